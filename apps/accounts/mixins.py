@@ -1,0 +1,90 @@
+"""Browser view plumbing built on the permission policy: write access, audited forms, live validation."""
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import ProtectedError
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.template.loader import render_to_string
+from django.views.generic import DeleteView
+from django.views.generic.edit import FormMixin
+
+from apps.accounts import policy
+from apps.core import audit
+
+
+class WriteAccessMixin(LoginRequiredMixin):
+    """Refuses every request (GET included) from a role that cannot write, before any work."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not request.user.can_write:
+            raise PermissionDenied("Your role is read-only.")
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_object(self, queryset=None):
+        obj = super().get_object(queryset)
+        policy.require_change(self.request.user, obj)
+        return obj
+
+
+class LiveValidationMixin(FormMixin):
+    """htmx posts the form with ``_validate`` while the user types; answer that field's errors only."""
+
+    def post(self, request, *args, **kwargs):
+        if request.htmx and "_validate" in request.POST:
+            form = self.get_form()
+            form.is_valid()
+            name = request.htmx.trigger_name or ""
+            field = form[name] if name in form.fields else None
+            errors = field.errors if field is not None else form.non_field_errors()
+            return HttpResponse(render_to_string("partials/field_errors.html", {"errors": errors}))
+        return super().post(request, *args, **kwargs)
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["user"] = self.request.user
+        return kwargs
+
+    def get_form(self, form_class=None):
+        form = super().get_form(form_class)
+        for name, field in form.fields.items():
+            if field.widget.input_type == "file" if hasattr(field.widget, "input_type") else False:
+                continue
+            field.widget.attrs.update(
+                {
+                    "hx-post": self.request.path,
+                    "hx-trigger": "change, input changed delay:500ms",
+                    "hx-target": f"#errors-{form.add_prefix(name)}",
+                    "hx-include": "closest form",
+                    "hx-vals": '{"_validate": "1"}',
+                    "hx-sync": "closest form:abort",
+                }
+            )
+        return form
+
+
+def apply_validation_error(form, exc: ValidationError):
+    """Puts a domain ValidationError onto the form's fields (unknown fields go to the form)."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+class AuditedDeleteView(WriteAccessMixin, DeleteView):
+    """Asks for confirmation (GET), then deletes with an audit entry (POST)."""
+
+    template_name = "confirm_delete.html"
+
+    def form_valid(self, form):
+        obj = self.object
+        try:
+            audit.delete_with_audit(self.request.user, obj)
+        except ProtectedError as exc:
+            related = sorted({str(item) for item in exc.protected_objects})[:5]
+            messages.error(self.request, f"{obj} is still used by: {', '.join(related)}. Remove those first.")
+            return redirect(obj.get_absolute_url())
+        messages.success(self.request, f"Deleted {obj}.")
+        return redirect(self.get_success_url())

@@ -1,0 +1,87 @@
+"""Calling a registered endpoint: its credentials attached, through the egress door."""
+
+import base64
+import json
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from apps.catalog.models import AuthType, Endpoint, EndpointCheck
+from apps.core import egress, jobs
+
+
+class EndpointAuthError(Exception):
+    pass
+
+
+def fetch_oauth2_token(endpoint: Endpoint, credentials: dict) -> str:
+    """Client-credentials grant against the endpoint's token URL."""
+    form = {"grant_type": "client_credentials"}
+    if endpoint.scopes:
+        form["scope"] = endpoint.scopes
+    basic = base64.b64encode(
+        f"{credentials.get('client_id', '')}:{credentials.get('client_secret', '')}".encode()
+    ).decode()
+    response = egress.request(
+        "POST",
+        endpoint.token_url,
+        headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+        body=urlencode(form).encode(),
+        allowlist=endpoint.environment.egress_allowlist,
+        read_timeout=endpoint.timeout_seconds,
+        max_bytes=64 * 1024,
+    )
+    if response.status != 200:
+        raise EndpointAuthError(f"the token URL answered {response.status}")
+    try:
+        return json.loads(response.body)["access_token"]
+    except (ValueError, KeyError, TypeError):
+        raise EndpointAuthError("the token URL's answer has no access_token")
+
+
+def authorised_request(endpoint: Endpoint, url: str) -> tuple[str, dict]:
+    """The URL and headers for a request to this endpoint, credentials attached."""
+    headers = dict(endpoint.default_headers or {})
+    credentials = endpoint.get_credentials()
+    if endpoint.auth_type == AuthType.API_KEY_HEADER:
+        headers[endpoint.api_key_name] = credentials.get("api_key", "")
+    elif endpoint.auth_type == AuthType.API_KEY_QUERY:
+        parts = urlsplit(url)
+        query = "&".join(filter(None, [parts.query, urlencode({endpoint.api_key_name: credentials.get("api_key", "")})]))
+        url = urlunsplit(parts._replace(query=query))
+    elif endpoint.auth_type == AuthType.BASIC:
+        pair = f"{credentials.get('username', '')}:{credentials.get('password', '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    elif endpoint.auth_type == AuthType.BEARER:
+        headers["Authorization"] = f"Bearer {credentials.get('token', '')}"
+    elif endpoint.auth_type == AuthType.OAUTH2_CLIENT_CREDENTIALS:
+        headers["Authorization"] = f"Bearer {fetch_oauth2_token(endpoint, credentials)}"
+    return url, headers
+
+
+def run_check(check: EndpointCheck) -> str | None:
+    """Work of an EndpointCheck job: GET the base URL and record status and latency."""
+    endpoint = Endpoint.objects.select_related("environment", "interface").get(pk=check.endpoint_id)
+    jobs.heartbeat(check, done=0, total=1, note=f"GET {endpoint.base_url}")
+    try:
+        url, headers = authorised_request(endpoint, endpoint.base_url)
+        response = egress.request(
+            "GET",
+            url,
+            headers=headers,
+            allowlist=endpoint.environment.egress_allowlist,
+            read_timeout=endpoint.timeout_seconds,
+            total_timeout=endpoint.timeout_seconds,
+            max_bytes=64 * 1024,
+        )
+    except (egress.EgressError, EndpointAuthError) as exc:
+        message = getattr(exc, "message", str(exc))
+        EndpointCheck.objects.filter(pk=check.pk).update(detail=message)
+        return f"Could not reach the endpoint: {message}"
+    EndpointCheck.objects.filter(pk=check.pk).update(
+        status_code=response.status,
+        latency_ms=round(response.elapsed_ms, 1),
+        detail=f"{response.status} in {response.elapsed_ms:.0f} ms from {response.peer_address}",
+    )
+    jobs.heartbeat(check, done=1)
+    if response.status >= 500:
+        return f"The endpoint answered {response.status}."
+    return None

@@ -1,0 +1,27 @@
+from django.urls import path
+from rest_framework.routers import DefaultRouter
+
+from apps.accounts.api import ApiTokenViewSet, MeView, TeamViewSet
+from apps.catalog.api import (
+    ApiSpecViewSet,
+    EndpointCheckViewSet,
+    EndpointViewSet,
+    EnvironmentViewSet,
+    InterfaceViewSet,
+    SystemViewSet,
+    TagViewSet,
+)
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("teams", TeamViewSet, basename="team")
+router.register("tokens", ApiTokenViewSet, basename="token")
+router.register("systems", SystemViewSet, basename="system")
+router.register("environments", EnvironmentViewSet, basename="environment")
+router.register("interfaces", InterfaceViewSet, basename="interface")
+router.register("endpoints", EndpointViewSet, basename="endpoint")
+router.register("specs", ApiSpecViewSet, basename="spec")
+router.register("endpoint-checks", EndpointCheckViewSet, basename="endpoint-check")
+router.register("tags", TagViewSet, basename="tag")
+
+urlpatterns = [path("me/", MeView.as_view(), name="me"), *router.urls]
