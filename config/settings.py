@@ -248,6 +248,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "SystemKindEnum": "apps.catalog.models.SystemKind",
+        "SpecKindEnum": "apps.catalog.models.SpecKind",
+    },
 }
 
 # Security headers; production turns on the HTTPS-only settings.

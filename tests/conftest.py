@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,7 @@ def admin_user(db):
 
 def api_client_for(user) -> APIClient:
     """An API client authenticated with a fresh API token of the user."""
-    _, key = ApiToken.issue(user=user, name=f"test-{user.username}")
+    _, key = ApiToken.issue(user=user, name=f"test-{uuid.uuid4().hex[:8]}")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     return client

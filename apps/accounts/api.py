@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.models import MAX_TOKEN_DAYS, ApiToken, Team, User
+from apps.accounts.permissions import OwnObjectPermission
 from apps.core import audit
 from apps.core.api import AuditedModelViewSet
 from apps.core.models import AuditAction
@@ -75,9 +76,14 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
     """The signed-in user's own API tokens. The key is shown once, when the token is created."""
 
     serializer_class = ApiTokenSerializer
+    permission_classes = [OwnObjectPermission]
     ordering_fields = ["created_at", "name", "expires_at"]
 
+    queryset = ApiToken.objects.none()
+
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ApiToken.objects.none()
         return ApiToken.objects.filter(user=self.request.user).order_by("-created_at")
 
     @extend_schema(responses={201: IssuedApiTokenSerializer})

@@ -4,7 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.api import revoke_token
 from apps.accounts.forms import ApiTokenForm
@@ -19,6 +19,7 @@ class LoginView(auth_views.LoginView):
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def tokens(request):
     """The user's API tokens; a new token's key is shown once, on the page that created it."""
     form = ApiTokenForm(request.POST or None)

@@ -56,13 +56,20 @@ class EnvironmentSerializer(serializers.ModelSerializer):
         ]
 
 
+class TagListField(serializers.ListField):
+    """Tags as a list of names, read from the prefetched many-to-many relation."""
+
+    child = serializers.RegexField(r"^[\w.-]{1,50}$")
+
+    def to_representation(self, data):
+        return [tag.name for tag in data.all()]
+
+
 class InterfaceSerializer(serializers.ModelSerializer):
     source_system = serializers.SlugRelatedField(slug_field="name", queryset=System.objects.all())
     target_system = serializers.SlugRelatedField(slug_field="name", queryset=System.objects.all())
     owner_team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
-    tags = serializers.ListField(
-        child=serializers.RegexField(r"^[\w.-]{1,50}$"), required=False, help_text="Tag names."
-    )
+    tags = TagListField(required=False, help_text="Tag names.")
     allowed_next_statuses = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta:
@@ -73,11 +80,6 @@ class InterfaceSerializer(serializers.ModelSerializer):
             "holds_personal_data", "sla_latency_ms", "sla_freshness_minutes", "expected_volume_per_day",
             "runbook", "monitoring_url", "dashboard_url", "tags", "created_at", "updated_at",
         ]
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        data["tags"] = [tag.name for tag in instance.tags.all()]
-        return data
 
 
 class EndpointSerializer(serializers.ModelSerializer):

@@ -1256,7 +1256,11 @@ def _rs_explain(error: Any, instance: Any, depth: int = 0) -> list[tuple[list[An
                 continue  # an alternative for another type of value
             branches.append(branch)
         if branches:
-            best = min(branches, key=len)
+            # like jsonschema's best_match: the deepest error, then the fewest errors
+            best = min(
+                branches,
+                key=lambda branch: (-max(len(list(e.instance_path)) for e in branch), len(branch)),
+            )
             explained: list[tuple[list[Any], str]] = []
             for sub in best[:3]:
                 explained += _rs_explain(sub, instance, depth + 1)
@@ -1276,13 +1280,18 @@ def _meta_problems(key: str, instance: Any, base: list[Any] | tuple = ()) -> lis
             seen.add((pointer, message))
             problems.append(SpecProblem(pointer, message))
 
+    # Explain the first MAX_PROBLEMS errors; count a bounded number more, unexplained, so
+    # that the SpecError can say how many were left out.
     if _jsonschema_rs is not None:
         validator = _rs_validator(key)
         if validator.is_valid(instance):
             return []
         for count, error in enumerate(validator.iter_errors(instance)):
-            if count >= MAX_PROBLEMS:
+            if count >= MAX_PROBLEMS * 20:
                 break
+            if count >= MAX_PROBLEMS:
+                add(_real_tokens(instance, error.instance_path), _short(error.message, 200))
+                continue
             for tokens, message in _rs_explain(error, instance):
                 add(tokens, message)
         return problems
@@ -1291,8 +1300,11 @@ def _meta_problems(key: str, instance: Any, base: list[Any] | tuple = ()) -> lis
 
     validator = _py_validator(key)
     for count, error in enumerate(validator.iter_errors(instance)):
-        if count >= MAX_PROBLEMS:
+        if count >= MAX_PROBLEMS * 20:
             break
+        if count >= MAX_PROBLEMS:
+            add(list(error.absolute_path), _short(error.message, 200))
+            continue
         best = best_match([error]) or error
         add(list(best.absolute_path), _tidy(best.message, best.instance))
     return problems
@@ -1391,6 +1403,19 @@ def _openapi_problems(kind: str, doc: dict) -> list[SpecProblem]:
             if len(problems) >= MAX_PROBLEMS:
                 break
             problems += _meta_problems("2020-12", schema, tokens)
+    seen_templates: dict[str, str] = {}
+    for path in _obj(doc.get("paths")):
+        template = _norm_path(path)
+        if template in seen_templates:
+            problems.append(
+                SpecProblem(
+                    json_pointer(["paths", path]),
+                    f"path {_short(path)!r} is the same as {_short(seen_templates[template])!r}: "
+                    "templated paths that differ only in parameter names are identical",
+                )
+            )
+        else:
+            seen_templates[template] = path
     seen_ids: dict[str, str] = {}
     for path, item in _obj(doc.get("paths")).items():
         for method in HTTP_METHODS:

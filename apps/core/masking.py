@@ -146,7 +146,7 @@ def is_sensitive_header(name: str) -> bool:
 
 def luhn_valid(number: str) -> bool:
     """The Luhn (mod 10) check on a string of digits (separators ignored)."""
-    digits = [int(c) for c in number if c.isdigit()]
+    digits = [ord(c) - 48 for c in number if "0" <= c <= "9"]
     if len(digits) < 2:
         return False
     total = 0
@@ -240,20 +240,21 @@ _EMAIL_RE = re.compile(
 _IBAN_RE = re.compile(
     r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?)"
     r"(?![A-Za-z0-9])",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
 # Maximal runs of digits with single space/dash separators; _mask_card picks the windows.
-_CARD_RE = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,}(?!\d)")
-_SSN_RE = re.compile(r"(?<![\d-])(?P<a>\d{3})-(?P<g>\d{2})-(?P<s>\d{4})(?![\d-])")
+_CARD_RE = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,}(?!\d)", re.ASCII)
+_SSN_RE = re.compile(r"(?<![\d-])(?P<a>\d{3})-(?P<g>\d{2})-(?P<s>\d{4})(?![\d-])", re.ASCII)
 _NINO_RE = re.compile(
     r"(?<![A-Za-z0-9])(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
-    r" ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])"
+    r" ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])",
+    re.ASCII,
 )
 _BSN_RE = re.compile(
-    r"(?P<head>\bbsn\b[\"']?\s*[:=#]?\s*[\"']?)(?P<value>\d{8,9})(?!\d)", re.IGNORECASE
+    r"(?P<head>\bbsn\b[\"']?\s*[:=#]?\s*[\"']?)(?P<value>\d{8,9})(?!\d)", re.IGNORECASE | re.ASCII
 )
-_TWO_DIGITS_RE = re.compile(r"\d\d")
-_DIGIT_GROUP_RE = re.compile(r"\d+")
+_TWO_DIGITS_RE = re.compile(r"\d\d", re.ASCII)
+_DIGIT_GROUP_RE = re.compile(r"\d+", re.ASCII)
 _PAIR_HINT_RE = re.compile(r"pass|pwd|secret|token|key|credential", re.IGNORECASE)
 
 

@@ -124,9 +124,11 @@ def test_sign_in_and_out(engineer, client):
 
 
 def test_sign_in_is_locked_after_repeated_failures(engineer, client):
-    for _ in range(5):
+    for _ in range(4):
         response = client.post("/accounts/login/", {"username": "engineer", "password": "wrong"})
         assert response.status_code == 200
+        assert "Please enter a correct username and password" in response.content.decode()
+    assert client.post("/accounts/login/", {"username": "engineer", "password": "wrong"}).status_code == 429
     locked = client.post("/accounts/login/", {"username": "engineer", "password": "correct horse battery staple"})
     assert locked.status_code == 429
     assert "Too many sign-in attempts" in locked.content.decode()

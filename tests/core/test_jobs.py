@@ -76,13 +76,16 @@ def test_cancel_running_run_stops_at_next_heartbeat(run):
     assert run.status == JobStatus.CANCELLED
 
 
-def test_reaper_requeues_stale_run_and_sends_it_again(run):
+def test_reaper_requeues_stale_run_and_sends_it_again(run, django_capture_on_commit_callbacks):
     claimed = jobs.claim(EndpointCheck, run.pk)
     EndpointCheck.objects.filter(pk=run.pk).update(
         heartbeat_at=timezone.now() - timedelta(minutes=10)
     )
     sent = []
-    with mock.patch.dict(jobs._registry, {EndpointCheck: sent.append}):
+    with (
+        mock.patch.dict(jobs._registry, {EndpointCheck: sent.append}),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         assert jobs.reap_stale(lease_seconds=60) == {"requeued": 1, "failed": 0}
     run.refresh_from_db()
     assert run.status == JobStatus.QUEUED and run.worker == ""

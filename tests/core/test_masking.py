@@ -9,6 +9,8 @@ from collections import OrderedDict
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from apps.core.masking import (
     MASK,
@@ -48,7 +50,7 @@ def test_luhn_valid(number):
 
 
 @pytest.mark.parametrize(
-    "number", ["4111111111111112", "1234567812345678", "5500000000000005", "7", ""]
+    "number", ["4111111111111112", "1234567812345678", "5500000000000005", "7", "", "²³"]
 )
 def test_luhn_invalid(number):
     assert not luhn_valid(number)
@@ -247,6 +249,10 @@ def test_known_secrets(text, secrets, expected):
         (None, ""),
         (12345, "12345"),
         ("lone surrogate \ud800 jane@example.com", f"lone surrogate \ud800 {M}@example.com"),
+        (
+            "superscripts ²³ and arabic digits ٤١١١١١١١١١١١١١١١",
+            "superscripts ²³ and arabic digits ٤١١١١١١١١١١١١١١١",
+        ),
     ],
 )
 def test_mask_text_odd_input(value, expected):
@@ -618,3 +624,53 @@ def test_mask_text_is_linear_on_pathological_text():
     start = time.perf_counter()
     mask_text(text)
     assert time.perf_counter() - start < 1.0
+
+
+# ------------------------------------------------------------------ properties
+
+_json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=40)
+    | st.sampled_from(["jane@example.com", "4111 1111 1111 1111", "Bearer abcdefgh1234"])
+)
+_json_values = st.recursive(
+    _json_scalars,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.text(max_size=12) | st.sampled_from(["password", "items", "card"]),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=25,
+)
+_secrets = st.text(alphabet="XYZ#%0123456789", min_size=4, max_size=12)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=_json_values,
+    paths=st.lists(st.sampled_from(["$..card", "$.items[*]", "$[0]", "$.*.password"]), max_size=2),
+)
+def test_mask_payload_never_raises_and_never_mutates(data, paths):
+    snapshot = copy.deepcopy(data)
+    masked = mask_payload(data, paths)
+    assert data == snapshot
+    json.dumps(masked)  # still JSON-serialisable
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=st.text(max_size=40), after=st.text(max_size=40), secret=_secrets)
+def test_known_secret_never_survives(before, after, secret):
+    masked = mask_text(before + secret + after, [secret])
+    assert secret not in masked
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=200))
+def test_mask_text_never_raises(text):
+    assert isinstance(mask_text(text), str)
