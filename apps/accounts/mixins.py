@@ -58,7 +58,6 @@ class LiveValidationMixin(FormMixin):
                     "hx-target": f"#errors-{form.add_prefix(name)}",
                     "hx-include": "closest form",
                     "hx-vals": '{"_validate": "1"}',
-                    "hx-sync": "closest form:abort",
                 }
             )
         return form

@@ -173,14 +173,16 @@ class Interface(TimeStampedModel):
     )
     criticality = models.CharField(max_length=10, choices=Criticality.choices, default=Criticality.MEDIUM)
     holds_personal_data = models.BooleanField(default=False)
-    sla_latency_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Maximum latency (ms).")
-    sla_freshness_minutes = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Maximum age of data in the target (minutes)."
+    sla_latency_ms = models.PositiveIntegerField(
+        "SLA latency (ms)", null=True, blank=True, help_text="Slowest acceptable response or delivery."
     )
-    expected_volume_per_day = models.PositiveIntegerField(null=True, blank=True)
+    sla_freshness_minutes = models.PositiveIntegerField(
+        "SLA freshness (minutes)", null=True, blank=True, help_text="Oldest acceptable data in the target."
+    )
+    expected_volume_per_day = models.PositiveIntegerField("Expected volume (messages a day)", null=True, blank=True)
     runbook = models.TextField(blank=True, help_text="Markdown.")
-    monitoring_url = models.URLField(blank=True)
-    dashboard_url = models.URLField(blank=True)
+    monitoring_url = models.URLField("Monitoring link", blank=True)
+    dashboard_url = models.URLField("Dashboard link", blank=True)
     tags = models.ManyToManyField(Tag, blank=True, related_name="interfaces")
 
     objects = InterfaceQuerySet.as_manager()

@@ -2068,7 +2068,7 @@ class _Differ:
                 )
             )
         o_enum, n_enum = o.get("enum"), n.get("enum")
-        if isinstance(o_enum, list) and isinstance(n_enum, list):
+        if isinstance(o_enum, list) and isinstance(n_enum, list) and o_enum != n_enum:
             o_keys = {_compact(v): v for v in o_enum}
             n_keys = {_compact(v): v for v in n_enum}
             for k, v in o_keys.items():
