@@ -15,10 +15,30 @@ HOST = os.environ.get("PONTIS_HOST", "127.0.0.1")
 PORT = os.environ.get("PONTIS_PORT", "8000")
 
 COMMANDS = {
-    "web": [os.path.join(BIN, "gunicorn"), "config.wsgi", "--bind", f"{HOST}:{PORT}", "--workers", "2",
-            "--threads", "4", "--access-logfile", "-", "--graceful-timeout", "5"],
-    "worker": [os.path.join(BIN, "celery"), "-A", "config", "worker", "--loglevel", "INFO",
-               "--concurrency", os.environ.get("PONTIS_WORKER_CONCURRENCY", "2")],
+    "web": [
+        os.path.join(BIN, "gunicorn"),
+        "config.wsgi",
+        "--bind",
+        f"{HOST}:{PORT}",
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+        "--access-logfile",
+        "-",
+        "--graceful-timeout",
+        "5",
+    ],
+    "worker": [
+        os.path.join(BIN, "celery"),
+        "-A",
+        "config",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--concurrency",
+        os.environ.get("PONTIS_WORKER_CONCURRENCY", "2"),
+    ],
     "beat": [os.path.join(BIN, "celery"), "-A", "config", "beat", "--loglevel", "INFO"],
 }
 
@@ -35,7 +55,10 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     for name, command in COMMANDS.items():
         children[name] = subprocess.Popen(command, start_new_session=True)  # noqa: S603 - fixed argv
-    print(f"\nPontis is serving at http://{HOST}:{PORT}/  (Ctrl-C stops web, worker and beat)\n", flush=True)
+    print(
+        f"\nPontis is serving at http://{HOST}:{PORT}/  (Ctrl-C stops web, worker and beat)\n",
+        flush=True,
+    )
     exit_code = 0
     while not stopping:
         for name, child in children.items():

@@ -14,7 +14,13 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from apps.accounts.models import ApiToken, Role
-from tests.factories import EnvironmentFactory, InterfaceFactory, SystemFactory, TeamFactory, UserFactory
+from tests.factories import (
+    EnvironmentFactory,
+    InterfaceFactory,
+    SystemFactory,
+    TeamFactory,
+    UserFactory,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -122,9 +128,25 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     bin_dir = Path(sys.executable).parent
     with open(log, "w") as log_file:
         process = subprocess.Popen(
-            [str(bin_dir / "celery"), "-A", "config", "worker", "--concurrency", "2", "--pool", "prefork",
-             "--loglevel", "INFO", "--without-heartbeat", "--without-mingle", "--without-gossip"],
-            env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(bin_dir / "celery"),
+                "-A",
+                "config",
+                "worker",
+                "--concurrency",
+                "2",
+                "--pool",
+                "prefork",
+                "--loglevel",
+                "INFO",
+                "--without-heartbeat",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

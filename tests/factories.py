@@ -59,8 +59,12 @@ class InterfaceFactory(factory.django.DjangoModelFactory):
     code = factory.Sequence(lambda n: f"INT-{n + 100:03d}")
     name = factory.Sequence(lambda n: f"Interface {n}")
     owner_team = factory.SubFactory(TeamFactory)
-    source_system = factory.SubFactory(SystemFactory, owner_team=factory.SelfAttribute("..owner_team"))
-    target_system = factory.SubFactory(SystemFactory, owner_team=factory.SelfAttribute("..owner_team"))
+    source_system = factory.SubFactory(
+        SystemFactory, owner_team=factory.SelfAttribute("..owner_team")
+    )
+    target_system = factory.SubFactory(
+        SystemFactory, owner_team=factory.SelfAttribute("..owner_team")
+    )
     pattern = "sync_api"
     platform = "mulesoft"
     status = "proposed"

@@ -55,13 +55,27 @@ class MeView(APIView):
 
 class ApiTokenSerializer(serializers.ModelSerializer):
     days = serializers.IntegerField(
-        write_only=True, min_value=1, max_value=MAX_TOKEN_DAYS, default=90, help_text="Days until it expires."
+        write_only=True,
+        min_value=1,
+        max_value=MAX_TOKEN_DAYS,
+        default=90,
+        help_text="Days until it expires.",
     )
     state = serializers.CharField(read_only=True)
 
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "key_prefix", "state", "expires_at", "revoked_at", "last_used_at", "created_at", "days"]
+        fields = [
+            "id",
+            "name",
+            "key_prefix",
+            "state",
+            "expires_at",
+            "revoked_at",
+            "last_used_at",
+            "created_at",
+            "days",
+        ]
         read_only_fields = ["key_prefix", "expires_at", "revoked_at", "last_used_at", "created_at"]
 
 
@@ -72,7 +86,12 @@ class IssuedApiTokenSerializer(ApiTokenSerializer):
         fields = [*ApiTokenSerializer.Meta.fields, "key"]
 
 
-class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+class ApiTokenViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
     """The signed-in user's own API tokens. The key is shown once, when the token is created."""
 
     serializer_class = ApiTokenSerializer
@@ -93,7 +112,9 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
         try:
             with transaction.atomic():
                 token, key = ApiToken.issue(
-                    user=request.user, name=serializer.validated_data["name"], days=serializer.validated_data["days"]
+                    user=request.user,
+                    name=serializer.validated_data["name"],
+                    days=serializer.validated_data["days"],
                 )
                 audit.record(request.user, token, AuditAction.CREATE)
         except IntegrityError:
@@ -115,6 +136,8 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
 def revoke_token(actor, token: ApiToken) -> None:
     with transaction.atomic():
         before = audit.snapshot(token)
-        if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
+        if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        ):
             token.refresh_from_db()
             audit.record(actor, token, AuditAction.UPDATE, before)

@@ -24,7 +24,9 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid API token.")
         digest = hash_token(key)
         token = (
-            ApiToken.objects.select_related("user").filter(key_prefix=key[:12], key_hash=digest).first()
+            ApiToken.objects.select_related("user")
+            .filter(key_prefix=key[:12], key_hash=digest)
+            .first()
         )
         if token is None or not hmac.compare_digest(token.key_hash, digest):
             raise exceptions.AuthenticationFailed("Invalid API token.")
@@ -35,7 +37,10 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("The token's user is inactive.")
         now = timezone.now()
-        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
+        if (
+            token.last_used_at is None
+            or (now - token.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS
+        ):
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token
 

@@ -83,7 +83,9 @@ class AuditedDeleteView(WriteAccessMixin, DeleteView):
             audit.delete_with_audit(self.request.user, obj)
         except ProtectedError as exc:
             related = sorted({str(item) for item in exc.protected_objects})[:5]
-            messages.error(self.request, f"{obj} is still used by: {', '.join(related)}. Remove those first.")
+            messages.error(
+                self.request, f"{obj} is still used by: {', '.join(related)}. Remove those first."
+            )
             return redirect(obj.get_absolute_url())
         messages.success(self.request, f"Deleted {obj}.")
         return redirect(self.get_success_url())

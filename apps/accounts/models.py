@@ -58,11 +58,13 @@ class User(AbstractUser):
     def team_ids(self) -> frozenset[int]:
         """The ids of the user's teams, read once per user object."""
         if not hasattr(self, "_team_ids"):
-            self._team_ids = frozenset(self.teams.values_list("pk", flat=True)) if self.pk else frozenset()
+            self._team_ids = (
+                frozenset(self.teams.values_list("pk", flat=True)) if self.pk else frozenset()
+            )
         return self._team_ids
 
 
-TOKEN_PREFIX = "pnt_"
+TOKEN_PREFIX = "pnt_"  # noqa: S105 - a public prefix, not a secret
 DEFAULT_TOKEN_DAYS = 90
 MAX_TOKEN_DAYS = 365
 
@@ -91,7 +93,9 @@ class ApiToken(TimeStampedModel):
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["user", "name"], name="unique_token_name_per_user")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="unique_token_name_per_user")
+        ]
 
     def __str__(self):
         return f"{self.name} ({self.key_prefix}…)"
@@ -109,7 +113,9 @@ class ApiToken(TimeStampedModel):
         return "active"
 
     @classmethod
-    def issue(cls, *, user: User, name: str, days: int = DEFAULT_TOKEN_DAYS) -> tuple["ApiToken", str]:
+    def issue(
+        cls, *, user: User, name: str, days: int = DEFAULT_TOKEN_DAYS
+    ) -> tuple["ApiToken", str]:
         """Creates a token and returns it with its key, which is shown once and never stored."""
         key = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token = cls.objects.create(

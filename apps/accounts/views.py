@@ -31,7 +31,9 @@ def tokens(request):
             try:
                 with transaction.atomic():
                     token, new_key = ApiToken.issue(
-                        user=request.user, name=form.cleaned_data["name"], days=form.cleaned_data["days"]
+                        user=request.user,
+                        name=form.cleaned_data["name"],
+                        days=form.cleaned_data["days"],
                     )
                     audit.record(request.user, token, AuditAction.CREATE)
             except IntegrityError:
@@ -39,7 +41,9 @@ def tokens(request):
             else:
                 form = ApiTokenForm()
     user_tokens = ApiToken.objects.filter(user=request.user)
-    return render(request, "accounts/tokens.html", {"form": form, "tokens": user_tokens, "new_key": new_key})
+    return render(
+        request, "accounts/tokens.html", {"form": form, "tokens": user_tokens, "new_key": new_key}
+    )
 
 
 @login_required

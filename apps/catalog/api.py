@@ -13,7 +13,13 @@ from rest_framework.response import Response
 from apps.accounts import policy
 from apps.accounts.models import Team
 from apps.catalog import services
-from apps.catalog.filters import ApiSpecFilter, EndpointFilter, EnvironmentFilter, InterfaceFilter, SystemFilter
+from apps.catalog.filters import (
+    ApiSpecFilter,
+    EndpointFilter,
+    EnvironmentFilter,
+    InterfaceFilter,
+    SystemFilter,
+)
 from apps.catalog.models import (
     ApiSpec,
     Endpoint,
@@ -40,19 +46,35 @@ class SystemSerializer(serializers.ModelSerializer):
     class Meta:
         model = System
         fields = [
-            "id", "name", "kind", "business_owner", "owner_team", "description",
-            "interface_count", "created_at", "updated_at",
+            "id",
+            "name",
+            "kind",
+            "business_owner",
+            "owner_team",
+            "description",
+            "interface_count",
+            "created_at",
+            "updated_at",
         ]
 
 
 class EnvironmentSerializer(serializers.ModelSerializer):
-    egress_allowlist = serializers.ListField(child=serializers.CharField(max_length=255), required=False)
+    egress_allowlist = serializers.ListField(
+        child=serializers.CharField(max_length=255), required=False
+    )
 
     class Meta:
         model = Environment
         fields = [
-            "id", "name", "slug", "position", "is_production", "description", "egress_allowlist",
-            "created_at", "updated_at",
+            "id",
+            "name",
+            "slug",
+            "position",
+            "is_production",
+            "description",
+            "egress_allowlist",
+            "created_at",
+            "updated_at",
         ]
 
 
@@ -75,16 +97,36 @@ class InterfaceSerializer(serializers.ModelSerializer):
     class Meta:
         model = Interface
         fields = [
-            "id", "code", "name", "business_process", "source_system", "target_system", "pattern",
-            "platform", "owner_team", "status", "allowed_next_statuses", "criticality",
-            "holds_personal_data", "sla_latency_ms", "sla_freshness_minutes", "expected_volume_per_day",
-            "runbook", "monitoring_url", "dashboard_url", "tags", "created_at", "updated_at",
+            "id",
+            "code",
+            "name",
+            "business_process",
+            "source_system",
+            "target_system",
+            "pattern",
+            "platform",
+            "owner_team",
+            "status",
+            "allowed_next_statuses",
+            "criticality",
+            "holds_personal_data",
+            "sla_latency_ms",
+            "sla_freshness_minutes",
+            "expected_volume_per_day",
+            "runbook",
+            "monitoring_url",
+            "dashboard_url",
+            "tags",
+            "created_at",
+            "updated_at",
         ]
 
 
 class EndpointSerializer(serializers.ModelSerializer):
     interface = serializers.SlugRelatedField(slug_field="code", queryset=Interface.objects.all())
-    environment = serializers.SlugRelatedField(slug_field="slug", queryset=Environment.objects.all())
+    environment = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Environment.objects.all()
+    )
     credentials = serializers.DictField(
         child=serializers.CharField(max_length=4000, allow_blank=True),
         write_only=True,
@@ -92,36 +134,75 @@ class EndpointSerializer(serializers.ModelSerializer):
         help_text="Write-only. Keys by auth type: api_key; username, password; token; client_id, client_secret.",
     )
     credential_fields_set = serializers.ListField(child=serializers.CharField(), read_only=True)
-    default_headers = serializers.DictField(child=serializers.CharField(max_length=1000), required=False)
+    default_headers = serializers.DictField(
+        child=serializers.CharField(max_length=1000), required=False
+    )
 
     class Meta:
         model = Endpoint
         fields = [
-            "id", "interface", "environment", "base_url", "auth_type", "api_key_name", "token_url",
-            "scopes", "credentials", "credential_fields_set", "timeout_seconds",
-            "rate_limit_per_second", "default_headers", "created_at", "updated_at",
+            "id",
+            "interface",
+            "environment",
+            "base_url",
+            "auth_type",
+            "api_key_name",
+            "token_url",
+            "scopes",
+            "credentials",
+            "credential_fields_set",
+            "timeout_seconds",
+            "rate_limit_per_second",
+            "default_headers",
+            "created_at",
+            "updated_at",
         ]
 
 
 class ApiSpecSerializer(serializers.ModelSerializer):
     interface = serializers.SlugRelatedField(slug_field="code", queryset=Interface.objects.all())
-    content = serializers.CharField(write_only=True, required=False, help_text="The document as text.")
-    file = serializers.FileField(write_only=True, required=False, help_text="Or the document as a file.")
+    content = serializers.CharField(
+        write_only=True, required=False, help_text="The document as text."
+    )
+    file = serializers.FileField(
+        write_only=True, required=False, help_text="Or the document as a file."
+    )
 
     class Meta:
         model = ApiSpec
         fields = [
-            "id", "interface", "version", "label", "kind", "spec_version", "title", "filename",
-            "operation_count", "content_sha256", "notes", "created_at", "content", "file",
+            "id",
+            "interface",
+            "version",
+            "label",
+            "kind",
+            "spec_version",
+            "title",
+            "filename",
+            "operation_count",
+            "content_sha256",
+            "notes",
+            "created_at",
+            "content",
+            "file",
         ]
         read_only_fields = [
-            "version", "label", "kind", "spec_version", "title", "filename", "operation_count",
-            "content_sha256", "created_at",
+            "version",
+            "label",
+            "kind",
+            "spec_version",
+            "title",
+            "filename",
+            "operation_count",
+            "content_sha256",
+            "created_at",
         ]
 
     def validate(self, attrs):
         if bool(attrs.get("content")) == bool(attrs.get("file")):
-            raise serializers.ValidationError({"content": "Give the document as content or as a file, not both."})
+            raise serializers.ValidationError(
+                {"content": "Give the document as content or as a file, not both."}
+            )
         return attrs
 
 
@@ -139,14 +220,26 @@ class EndpointCheckSerializer(serializers.ModelSerializer):
     class Meta:
         model = EndpointCheck
         fields = [
-            "id", "endpoint", "status", "progress_done", "progress_total", "status_code", "latency_ms",
-            "detail", "error", "created_at", "started_at", "finished_at",
+            "id",
+            "endpoint",
+            "status",
+            "progress_done",
+            "progress_total",
+            "status_code",
+            "latency_ms",
+            "detail",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
         ]
         read_only_fields = [f for f in fields if f != "endpoint"]
 
 
 def _django_errors(exc: ValidationError) -> serializers.ValidationError:
-    return serializers.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    return serializers.ValidationError(
+        exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+    )
 
 
 class CatalogViewSet(viewsets.ModelViewSet):
@@ -167,12 +260,18 @@ class CatalogViewSet(viewsets.ModelViewSet):
         return services.save_audited(self.request.user, instance)
 
     def perform_create(self, serializer):
-        if not policy.can_create_for_team(self.request.user, self.team_id_for_create(serializer.validated_data)):
-            raise exceptions.PermissionDenied("You may only create objects owned by your own teams.")
+        if not policy.can_create_for_team(
+            self.request.user, self.team_id_for_create(serializer.validated_data)
+        ):
+            raise exceptions.PermissionDenied(
+                "You may only create objects owned by your own teams."
+            )
         self._save(serializer, None)
 
     def perform_update(self, serializer):
-        new_team = self.team_id_for_create({**self._current(serializer.instance), **serializer.validated_data})
+        new_team = self.team_id_for_create(
+            {**self._current(serializer.instance), **serializer.validated_data}
+        )
         if not policy.can_create_for_team(self.request.user, new_team):
             raise exceptions.PermissionDenied("You may only give objects to your own teams.")
         self._save(serializer, serializer.instance)
@@ -209,7 +308,10 @@ class SystemViewSet(CatalogViewSet):
         return (
             System.objects.for_user(self.request.user)
             .select_related("owner_team")
-            .annotate(interface_count=Count("outbound_interfaces", distinct=True) + Count("inbound_interfaces", distinct=True))
+            .annotate(
+                interface_count=Count("outbound_interfaces", distinct=True)
+                + Count("inbound_interfaces", distinct=True)
+            )
             .order_by("name")
         )
 
@@ -239,7 +341,13 @@ class InterfaceViewSet(CatalogViewSet):
     queryset = Interface.objects.all()
     serializer_class = InterfaceSerializer
     filterset_class = InterfaceFilter
-    search_fields = ["code", "name", "business_process", "source_system__name", "target_system__name"]
+    search_fields = [
+        "code",
+        "name",
+        "business_process",
+        "source_system__name",
+        "target_system__name",
+    ]
     ordering_fields = ["code", "name", "status", "criticality", "created_at", "updated_at"]
     lookup_field = "code"
     lookup_value_regex = "[A-Za-z0-9-]+"
@@ -267,7 +375,9 @@ class InterfaceViewSet(CatalogViewSet):
         validated = {k: v for k, v in serializer.validated_data.items() if k != "tags"}
         m2m = {}
         if tag_names is not None:
-            m2m["tags"] = [Tag.objects.get_or_create(name=name)[0] for name in dict.fromkeys(tag_names)]
+            m2m["tags"] = [
+                Tag.objects.get_or_create(name=name)[0] for name in dict.fromkeys(tag_names)
+            ]
         try:
             serializer.instance = services.save_audited(
                 self.request.user, self.build_instance(validated, instance), m2m=m2m
@@ -353,7 +463,11 @@ class ApiSpecViewSet(CatalogViewSet):
             raise _django_errors(exc)
 
     @extend_schema(
-        parameters=[OpenApiParameter("against", int, description="Id of the other spec version.", required=True)],
+        parameters=[
+            OpenApiParameter(
+                "against", int, description="Id of the other spec version.", required=True
+            )
+        ],
         responses={200: dict},
     )
     @action(detail=True, methods=["get"])
@@ -362,8 +476,12 @@ class ApiSpecViewSet(CatalogViewSet):
         spec = self.get_object()
         against = request.query_params.get("against", "")
         if not against.isdigit():
-            raise serializers.ValidationError({"against": "Give the id of the spec version to compare with."})
-        other = get_object_or_404(self.get_queryset(), pk=int(against), interface_id=spec.interface_id)
+            raise serializers.ValidationError(
+                {"against": "Give the id of the spec version to compare with."}
+            )
+        other = get_object_or_404(
+            self.get_queryset(), pk=int(against), interface_id=spec.interface_id
+        )
         result = services.diff_spec_versions(other, spec)
         return Response(
             {
@@ -375,7 +493,12 @@ class ApiSpecViewSet(CatalogViewSet):
         )
 
 
-class EndpointCheckViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+class EndpointCheckViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
     """Connectivity checks: POST an endpoint id to queue one, GET to follow it."""
 
     serializer_class = EndpointCheckSerializer

@@ -23,7 +23,10 @@ def fetch_oauth2_token(endpoint: Endpoint, credentials: dict) -> str:
     response = egress.request(
         "POST",
         endpoint.token_url,
-        headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+        headers={
+            "Authorization": f"Basic {basic}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
         body=urlencode(form).encode(),
         allowlist=endpoint.environment.egress_allowlist,
         read_timeout=endpoint.timeout_seconds,
@@ -45,7 +48,12 @@ def authorised_request(endpoint: Endpoint, url: str) -> tuple[str, dict]:
         headers[endpoint.api_key_name] = credentials.get("api_key", "")
     elif endpoint.auth_type == AuthType.API_KEY_QUERY:
         parts = urlsplit(url)
-        query = "&".join(filter(None, [parts.query, urlencode({endpoint.api_key_name: credentials.get("api_key", "")})]))
+        query = "&".join(
+            filter(
+                None,
+                [parts.query, urlencode({endpoint.api_key_name: credentials.get("api_key", "")})],
+            )
+        )
         url = urlunsplit(parts._replace(query=query))
     elif endpoint.auth_type == AuthType.BASIC:
         pair = f"{credentials.get('username', '')}:{credentials.get('password', '')}"
@@ -82,6 +90,8 @@ def run_check(check: EndpointCheck) -> str | None:
         detail=f"{response.status} in {response.elapsed_ms:.0f} ms from {response.peer_address}",
     )
     jobs.heartbeat(check, done=1)
+    if response.status in (401, 403):
+        return f"The endpoint refused the credentials ({response.status})."
     if response.status >= 500:
         return f"The endpoint answered {response.status}."
     return None

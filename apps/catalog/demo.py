@@ -68,26 +68,146 @@ RUNBOOK = """## When it fails
 
 INTERFACES = [
     # code, name, process, source, target, pattern, platform, team, status, criticality, pii, tags
-    ("INT-001", "Partner customers to CRM", "sync partner customers", "Northwind Partner API", "Salesforce CRM",
-     "sync_api", "mulesoft", "crm-integration", "test", "high", True, ["customers", "partner"]),
-    ("INT-002", "Partner orders to ERP", "create sales orders", "Northwind Partner API", "SAP S/4HANA",
-     "sync_api", "mulesoft", "erp-integration", "build", "critical", False, ["orders", "partner"]),
-    ("INT-003", "Invoice status to CRM", "sync invoice status", "SAP S/4HANA", "Salesforce CRM",
-     "async_event", "kafka", "erp-integration", "live", "high", False, ["invoices", "finance"]),
-    ("INT-004", "Accounts from CRM to ERP", "create customer master", "Salesforce CRM", "SAP S/4HANA",
-     "sync_api", "boomi", "crm-integration", "live", "critical", True, ["customers"]),
-    ("INT-005", "Employees to warehouse", "daily HR snapshot", "Workday HRIS", "Snowflake",
-     "batch_file", "azure_logic_apps", "data-platform", "live", "medium", True, ["hr", "warehouse"]),
-    ("INT-006", "Incidents to CRM cases", "link incidents to customers", "ServiceNow ITSM", "Salesforce CRM",
-     "async_event", "workato", "crm-integration", "design", "medium", False, ["itsm"]),
-    ("INT-007", "Billing runs to ERP", "post billing journals", "Billing Service", "SAP S/4HANA",
-     "batch_file", "custom", "erp-integration", "test", "high", False, ["finance"]),
-    ("INT-008", "Shipments from logistics partner", "import shipment notices", "Logistics Partner SFTP",
-     "SAP S/4HANA", "batch_file", "boomi", "erp-integration", "proposed", "medium", False, ["logistics"]),
-    ("INT-009", "CRM opportunities to warehouse", "pipeline reporting", "Salesforce CRM", "Snowflake",
-     "batch_file", "azure_logic_apps", "data-platform", "build", "low", False, ["warehouse"]),
-    ("INT-010", "Legacy fax orders", "manual order entry", "Logistics Partner SFTP", "Billing Service",
-     "batch_file", "custom", "erp-integration", "retired", "low", False, ["legacy"]),
+    (
+        "INT-001",
+        "Partner customers to CRM",
+        "sync partner customers",
+        "Northwind Partner API",
+        "Salesforce CRM",
+        "sync_api",
+        "mulesoft",
+        "crm-integration",
+        "test",
+        "high",
+        True,
+        ["customers", "partner"],
+    ),
+    (
+        "INT-002",
+        "Partner orders to ERP",
+        "create sales orders",
+        "Northwind Partner API",
+        "SAP S/4HANA",
+        "sync_api",
+        "mulesoft",
+        "erp-integration",
+        "build",
+        "critical",
+        False,
+        ["orders", "partner"],
+    ),
+    (
+        "INT-003",
+        "Invoice status to CRM",
+        "sync invoice status",
+        "SAP S/4HANA",
+        "Salesforce CRM",
+        "async_event",
+        "kafka",
+        "erp-integration",
+        "live",
+        "high",
+        False,
+        ["invoices", "finance"],
+    ),
+    (
+        "INT-004",
+        "Accounts from CRM to ERP",
+        "create customer master",
+        "Salesforce CRM",
+        "SAP S/4HANA",
+        "sync_api",
+        "boomi",
+        "crm-integration",
+        "live",
+        "critical",
+        True,
+        ["customers"],
+    ),
+    (
+        "INT-005",
+        "Employees to warehouse",
+        "daily HR snapshot",
+        "Workday HRIS",
+        "Snowflake",
+        "batch_file",
+        "azure_logic_apps",
+        "data-platform",
+        "live",
+        "medium",
+        True,
+        ["hr", "warehouse"],
+    ),
+    (
+        "INT-006",
+        "Incidents to CRM cases",
+        "link incidents to customers",
+        "ServiceNow ITSM",
+        "Salesforce CRM",
+        "async_event",
+        "workato",
+        "crm-integration",
+        "design",
+        "medium",
+        False,
+        ["itsm"],
+    ),
+    (
+        "INT-007",
+        "Billing runs to ERP",
+        "post billing journals",
+        "Billing Service",
+        "SAP S/4HANA",
+        "batch_file",
+        "custom",
+        "erp-integration",
+        "test",
+        "high",
+        False,
+        ["finance"],
+    ),
+    (
+        "INT-008",
+        "Shipments from logistics partner",
+        "import shipment notices",
+        "Logistics Partner SFTP",
+        "SAP S/4HANA",
+        "batch_file",
+        "boomi",
+        "erp-integration",
+        "proposed",
+        "medium",
+        False,
+        ["logistics"],
+    ),
+    (
+        "INT-009",
+        "CRM opportunities to warehouse",
+        "pipeline reporting",
+        "Salesforce CRM",
+        "Snowflake",
+        "batch_file",
+        "azure_logic_apps",
+        "data-platform",
+        "build",
+        "low",
+        False,
+        ["warehouse"],
+    ),
+    (
+        "INT-010",
+        "Legacy fax orders",
+        "manual order entry",
+        "Logistics Partner SFTP",
+        "Billing Service",
+        "batch_file",
+        "custom",
+        "erp-integration",
+        "retired",
+        "low",
+        False,
+        ["legacy"],
+    ),
 ]
 
 
@@ -95,17 +215,26 @@ INTERFACES = [
 def load(*, password: str | None = None, port: int = 8000) -> dict:
     """Creates whatever demo data is missing. Returns what it did, and the password if it set one."""
     created = {"users": [], "password": None}
-    teams = {slug: Team.objects.get_or_create(slug=slug, defaults={"name": name, "description": desc})[0]
-             for name, slug, desc in TEAMS}
+    teams = {
+        slug: Team.objects.get_or_create(slug=slug, defaults={"name": name, "description": desc})[0]
+        for name, slug, desc in TEAMS
+    }
 
-    new_users = [username for username, *_ in USERS if not User.objects.filter(username=username).exists()]
+    new_users = [
+        username for username, *_ in USERS if not User.objects.filter(username=username).exists()
+    ]
     if new_users or password:
         password = password or secrets.token_urlsafe(12)
         created["password"] = password
     for username, role, team_slugs, first, last in USERS:
         user, made = User.objects.get_or_create(
             username=username,
-            defaults={"role": role, "first_name": first, "last_name": last, "email": f"{username}@pontis.example"},
+            defaults={
+                "role": role,
+                "first_name": first,
+                "last_name": last,
+                "email": f"{username}@pontis.example",
+            },
         )
         if made or created["password"]:
             user.set_password(password)
@@ -118,24 +247,57 @@ def load(*, password: str | None = None, port: int = 8000) -> dict:
     for name, slug, position, production, allowlist in ENVIRONMENTS:
         Environment.objects.get_or_create(
             slug=slug,
-            defaults={"name": name, "position": position, "is_production": production, "egress_allowlist": allowlist},
+            defaults={
+                "name": name,
+                "position": position,
+                "is_production": production,
+                "egress_allowlist": allowlist,
+            },
         )
     for name, kind, owner, team in SYSTEMS:
         if not System.objects.filter(name=name).exists():
-            services.save_audited(admin, System(name=name, kind=kind, business_owner=owner, owner_team=teams[team]))
+            services.save_audited(
+                admin, System(name=name, kind=kind, business_owner=owner, owner_team=teams[team])
+            )
 
     systems = {s.name: s for s in System.objects.all()}
-    for code, name, process, source, target, pattern, platform, team, status, crit, pii, tags in INTERFACES:
+    for (
+        code,
+        name,
+        process,
+        source,
+        target,
+        pattern,
+        platform,
+        team,
+        status,
+        crit,
+        pii,
+        tags,
+    ) in INTERFACES:
         if Interface.objects.filter(code=code).exists():
             continue
         interface = Interface(
-            code=code, name=name, business_process=process, source_system=systems[source],
-            target_system=systems[target], pattern=pattern, platform=platform, owner_team=teams[team],
-            status=status, criticality=crit, holds_personal_data=pii, sla_latency_ms=2000 if pattern == "sync_api" else None,
-            sla_freshness_minutes=15 if pattern != "sync_api" else None, expected_volume_per_day=5000,
-            runbook=RUNBOOK, monitoring_url="https://monitoring.example.com/d/" + code.lower(),
+            code=code,
+            name=name,
+            business_process=process,
+            source_system=systems[source],
+            target_system=systems[target],
+            pattern=pattern,
+            platform=platform,
+            owner_team=teams[team],
+            status=status,
+            criticality=crit,
+            holds_personal_data=pii,
+            sla_latency_ms=2000 if pattern == "sync_api" else None,
+            sla_freshness_minutes=15 if pattern != "sync_api" else None,
+            expected_volume_per_day=5000,
+            runbook=RUNBOOK,
+            monitoring_url="https://monitoring.example.com/d/" + code.lower(),
         )
-        services.save_audited(admin, interface, m2m={"tags": [Tag.objects.get_or_create(name=t)[0] for t in tags]})
+        services.save_audited(
+            admin, interface, m2m={"tags": [Tag.objects.get_or_create(name=t)[0] for t in tags]}
+        )
 
     partner_url = f"http://127.0.0.1:{port}/demo-partner/"
     for code in ("INT-001", "INT-002"):
@@ -145,11 +307,22 @@ def load(*, password: str | None = None, port: int = 8000) -> dict:
                 continue
             services.save_endpoint(
                 admin,
-                Endpoint(interface=interface, environment=env, base_url=partner_url, auth_type=AuthType.BEARER,
-                         timeout_seconds=10, rate_limit_per_second=20),
+                Endpoint(
+                    interface=interface,
+                    environment=env,
+                    base_url=partner_url,
+                    auth_type=AuthType.BEARER,
+                    timeout_seconds=10,
+                    rate_limit_per_second=20,
+                ),
                 {"token": settings.PONTIS_DEMO_PARTNER_TOKEN},
             )
         if not ApiSpec.objects.filter(interface=interface).exists() and DEMO_PARTNER_SPEC.exists():
-            services.upload_spec(admin, interface, DEMO_PARTNER_SPEC.read_bytes(), filename="openapi.yaml",
-                                 notes="Demo partner API as served under /demo-partner/.")
+            services.upload_spec(
+                admin,
+                interface,
+                DEMO_PARTNER_SPEC.read_bytes(),
+                filename="openapi.yaml",
+                notes="Demo partner API as served under /demo-partner/.",
+            )
     return created

@@ -49,7 +49,16 @@ class InterfaceFilter(django_filters.FilterSet):
 
     class Meta:
         model = Interface
-        fields = ["q", "status", "pattern", "platform", "criticality", "owner_team", "system", "tag"]
+        fields = [
+            "q",
+            "status",
+            "pattern",
+            "platform",
+            "criticality",
+            "owner_team",
+            "system",
+            "tag",
+        ]
 
     def search(self, queryset, name, value):
         return queryset.filter(

@@ -2,7 +2,15 @@ from django import forms
 from django.conf import settings
 
 from apps.accounts.models import Team
-from apps.catalog.models import CREDENTIAL_FIELDS, Endpoint, Environment, Interface, LifecycleStatus, System, Tag
+from apps.catalog.models import (
+    CREDENTIAL_FIELDS,
+    Endpoint,
+    Environment,
+    Interface,
+    LifecycleStatus,
+    System,
+    Tag,
+)
 
 
 class TeamScopedForm(forms.ModelForm):
@@ -44,7 +52,11 @@ class EnvironmentForm(forms.ModelForm):
     def clean_egress_allowlist(self):
         from apps.core import egress
 
-        entries = [line.strip() for line in self.cleaned_data["egress_allowlist"].splitlines() if line.strip()]
+        entries = [
+            line.strip()
+            for line in self.cleaned_data["egress_allowlist"].splitlines()
+            if line.strip()
+        ]
         try:
             egress.parse_allowlist(entries)
         except ValueError as exc:
@@ -54,15 +66,30 @@ class EnvironmentForm(forms.ModelForm):
 
 class InterfaceForm(TeamScopedForm):
     tags = forms.CharField(
-        required=False, help_text="Comma separated, e.g. finance, invoices.", widget=forms.TextInput()
+        required=False,
+        help_text="Comma separated, e.g. finance, invoices.",
+        widget=forms.TextInput(),
     )
 
     class Meta:
         model = Interface
         fields = [
-            "code", "name", "business_process", "source_system", "target_system", "pattern", "platform",
-            "owner_team", "status", "criticality", "holds_personal_data", "sla_latency_ms",
-            "sla_freshness_minutes", "expected_volume_per_day", "runbook", "monitoring_url",
+            "code",
+            "name",
+            "business_process",
+            "source_system",
+            "target_system",
+            "pattern",
+            "platform",
+            "owner_team",
+            "status",
+            "criticality",
+            "holds_personal_data",
+            "sla_latency_ms",
+            "sla_freshness_minutes",
+            "expected_volume_per_day",
+            "runbook",
+            "monitoring_url",
             "dashboard_url",
         ]
         widgets = {"runbook": forms.Textarea(attrs={"rows": 6})}
@@ -76,13 +103,18 @@ class InterfaceForm(TeamScopedForm):
             allowed = {self.instance.status, *self.instance.allowed_next_statuses()}
             self.fields["status"].choices = [c for c in LifecycleStatus.choices if c[0] in allowed]
         else:
-            self.fields["status"].choices = [(LifecycleStatus.PROPOSED, "Proposed"), (LifecycleStatus.DESIGN, "Design")]
+            self.fields["status"].choices = [
+                (LifecycleStatus.PROPOSED, "Proposed"),
+                (LifecycleStatus.DESIGN, "Design"),
+            ]
 
     def clean_code(self):
         return self.cleaned_data["code"].strip().upper()
 
     def clean_tags(self):
-        names = [name.strip().lower() for name in self.cleaned_data["tags"].split(",") if name.strip()]
+        names = [
+            name.strip().lower() for name in self.cleaned_data["tags"].split(",") if name.strip()
+        ]
         for name in names:
             if len(name) > 50:
                 raise forms.ValidationError(f"Tag '{name[:20]}…' is longer than 50 characters.")
@@ -93,21 +125,34 @@ class InterfaceForm(TeamScopedForm):
 
 
 class EndpointForm(forms.ModelForm):
-    api_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False), label="API key")
+    api_key = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False), label="API key"
+    )
     username = forms.CharField(required=False)
     password = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
-    token = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False), label="Bearer token")
+    token = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False), label="Bearer token"
+    )
     client_id = forms.CharField(required=False, label="Client id")
     client_secret = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
-    default_headers = forms.JSONField(required=False, initial=dict, widget=forms.Textarea(attrs={"rows": 2}))
+    default_headers = forms.JSONField(
+        required=False, initial=dict, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
     CREDENTIAL_INPUTS = ("api_key", "username", "password", "token", "client_id", "client_secret")
 
     class Meta:
         model = Endpoint
         fields = [
-            "environment", "base_url", "auth_type", "api_key_name", "token_url", "scopes",
-            "timeout_seconds", "rate_limit_per_second", "default_headers",
+            "environment",
+            "base_url",
+            "auth_type",
+            "api_key_name",
+            "token_url",
+            "scopes",
+            "timeout_seconds",
+            "rate_limit_per_second",
+            "default_headers",
         ]
 
     def __init__(self, *args, **kwargs):
@@ -122,7 +167,11 @@ class EndpointForm(forms.ModelForm):
 
     def credentials(self) -> dict | None:
         """New credential values, merged with stored ones left blank; None when nothing was typed."""
-        typed = {name: self.cleaned_data.get(name) for name in self.CREDENTIAL_INPUTS if self.cleaned_data.get(name)}
+        typed = {
+            name: self.cleaned_data.get(name)
+            for name in self.CREDENTIAL_INPUTS
+            if self.cleaned_data.get(name)
+        }
         allowed = CREDENTIAL_FIELDS[self.cleaned_data.get("auth_type") or self.instance.auth_type]
         if not typed:
             return None
@@ -131,8 +180,14 @@ class EndpointForm(forms.ModelForm):
 
 
 class SpecUploadForm(forms.Form):
-    file = forms.FileField(required=False, help_text="OpenAPI 3.0/3.1, AsyncAPI 2.x/3.x or JSON Schema; JSON or YAML.")
-    content = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 10, "class": "mono"}), label="Or paste it")
+    file = forms.FileField(
+        required=False, help_text="OpenAPI 3.0/3.1, AsyncAPI 2.x/3.x or JSON Schema; JSON or YAML."
+    )
+    content = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 10, "class": "mono"}),
+        label="Or paste it",
+    )
     notes = forms.CharField(required=False, max_length=300)
 
     def clean(self):

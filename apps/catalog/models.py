@@ -129,7 +129,11 @@ class LifecycleStatus(models.TextChoices):
 # Forward along the path, one step back for rework, and retirement from anywhere but live's past.
 LIFECYCLE_TRANSITIONS = {
     LifecycleStatus.PROPOSED: {LifecycleStatus.DESIGN, LifecycleStatus.RETIRED},
-    LifecycleStatus.DESIGN: {LifecycleStatus.PROPOSED, LifecycleStatus.BUILD, LifecycleStatus.RETIRED},
+    LifecycleStatus.DESIGN: {
+        LifecycleStatus.PROPOSED,
+        LifecycleStatus.BUILD,
+        LifecycleStatus.RETIRED,
+    },
     LifecycleStatus.BUILD: {LifecycleStatus.DESIGN, LifecycleStatus.TEST, LifecycleStatus.RETIRED},
     LifecycleStatus.TEST: {LifecycleStatus.BUILD, LifecycleStatus.LIVE, LifecycleStatus.RETIRED},
     LifecycleStatus.LIVE: {LifecycleStatus.RETIRED},
@@ -158,28 +162,47 @@ class Interface(TimeStampedModel):
         max_length=20,
         unique=True,
         validators=[
-            RegexValidator(INTERFACE_CODE_RE, "Use capital letters, a dash and a number, e.g. INT-042.")
+            RegexValidator(
+                INTERFACE_CODE_RE, "Use capital letters, a dash and a number, e.g. INT-042."
+            )
         ],
     )
     name = models.CharField(max_length=200)
     business_process = models.CharField(max_length=200, blank=True)
-    source_system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="outbound_interfaces")
-    target_system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="inbound_interfaces")
+    source_system = models.ForeignKey(
+        System, on_delete=models.PROTECT, related_name="outbound_interfaces"
+    )
+    target_system = models.ForeignKey(
+        System, on_delete=models.PROTECT, related_name="inbound_interfaces"
+    )
     pattern = models.CharField(max_length=20, choices=Pattern.choices)
     platform = models.CharField(max_length=30, choices=Platform.choices)
     owner_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="interfaces")
     status = models.CharField(
-        max_length=10, choices=LifecycleStatus.choices, default=LifecycleStatus.PROPOSED, db_index=True
+        max_length=10,
+        choices=LifecycleStatus.choices,
+        default=LifecycleStatus.PROPOSED,
+        db_index=True,
     )
-    criticality = models.CharField(max_length=10, choices=Criticality.choices, default=Criticality.MEDIUM)
+    criticality = models.CharField(
+        max_length=10, choices=Criticality.choices, default=Criticality.MEDIUM
+    )
     holds_personal_data = models.BooleanField(default=False)
     sla_latency_ms = models.PositiveIntegerField(
-        "SLA latency (ms)", null=True, blank=True, help_text="Slowest acceptable response or delivery."
+        "SLA latency (ms)",
+        null=True,
+        blank=True,
+        help_text="Slowest acceptable response or delivery.",
     )
     sla_freshness_minutes = models.PositiveIntegerField(
-        "SLA freshness (minutes)", null=True, blank=True, help_text="Oldest acceptable data in the target."
+        "SLA freshness (minutes)",
+        null=True,
+        blank=True,
+        help_text="Oldest acceptable data in the target.",
     )
-    expected_volume_per_day = models.PositiveIntegerField("Expected volume (messages a day)", null=True, blank=True)
+    expected_volume_per_day = models.PositiveIntegerField(
+        "Expected volume (messages a day)", null=True, blank=True
+    )
     runbook = models.TextField(blank=True, help_text="Markdown.")
     monitoring_url = models.URLField("Monitoring link", blank=True)
     dashboard_url = models.URLField("Dashboard link", blank=True)
@@ -215,7 +238,10 @@ class Interface(TimeStampedModel):
             errors["target_system"] = "Source and target must be different systems."
         loaded = getattr(self, "_loaded_status", None)
         if loaded and self.status != loaded and self.status not in LIFECYCLE_TRANSITIONS[loaded]:
-            allowed = ", ".join(LifecycleStatus(s).label for s in sorted(LIFECYCLE_TRANSITIONS[loaded])) or "none"
+            allowed = (
+                ", ".join(LifecycleStatus(s).label for s in sorted(LIFECYCLE_TRANSITIONS[loaded]))
+                or "none"
+            )
             errors["status"] = (
                 f"An interface cannot move from {LifecycleStatus(loaded).label} to "
                 f"{LifecycleStatus(self.status).label}. Allowed next: {allowed}."
@@ -263,7 +289,9 @@ class Endpoint(TimeStampedModel):
         max_length=100, blank=True, help_text="Header or query parameter that carries the API key."
     )
     token_url = models.URLField(max_length=500, blank=True, help_text="OAuth2 token endpoint.")
-    scopes = models.CharField(max_length=500, blank=True, help_text="OAuth2 scopes, space separated.")
+    scopes = models.CharField(
+        max_length=500, blank=True, help_text="OAuth2 scopes, space separated."
+    )
     credentials_ciphertext = models.TextField(blank=True, editable=False)
     credential_fields_set = models.JSONField(default=list, blank=True, editable=False)
     timeout_seconds = models.FloatField(
@@ -282,7 +310,9 @@ class Endpoint(TimeStampedModel):
     class Meta:
         ordering = ["interface__code", "environment__position"]
         constraints = [
-            models.UniqueConstraint(fields=["interface", "environment"], name="one_endpoint_per_environment")
+            models.UniqueConstraint(
+                fields=["interface", "environment"], name="one_endpoint_per_environment"
+            )
         ]
 
     def __str__(self):
@@ -306,18 +336,26 @@ class Endpoint(TimeStampedModel):
         """The decrypted credentials; for the egress module only, never for display."""
         from apps.core import secrets
 
-        return secrets.decrypt_json(self.credentials_ciphertext) if self.credentials_ciphertext else {}
+        return (
+            secrets.decrypt_json(self.credentials_ciphertext) if self.credentials_ciphertext else {}
+        )
 
     def clean(self):
         errors = {}
-        if self.auth_type in (AuthType.API_KEY_HEADER, AuthType.API_KEY_QUERY) and not self.api_key_name:
+        if (
+            self.auth_type in (AuthType.API_KEY_HEADER, AuthType.API_KEY_QUERY)
+            and not self.api_key_name
+        ):
             errors["api_key_name"] = "Name the header or query parameter that carries the API key."
         if self.auth_type == AuthType.OAUTH2_CLIENT_CREDENTIALS and not self.token_url:
-            errors["token_url"] = "OAuth2 client credentials need a token URL."
+            errors["token_url"] = "OAuth2 client credentials need a token URL."  # noqa: S105
         if not isinstance(self.default_headers, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in (self.default_headers or {}).items()
+            isinstance(k, str) and isinstance(v, str)
+            for k, v in (self.default_headers or {}).items()
         ):
-            errors["default_headers"] = "Default headers must be an object of header names to text values."
+            errors["default_headers"] = (
+                "Default headers must be an object of header names to text values."
+            )
         if errors:
             raise ValidationError(errors)
 
@@ -339,7 +377,9 @@ class ApiSpec(models.Model):
 
     interface = models.ForeignKey(Interface, on_delete=models.CASCADE, related_name="specs")
     version = models.PositiveIntegerField()
-    label = models.CharField(max_length=60, blank=True, help_text="The spec's own version, e.g. 1.2.0.")
+    label = models.CharField(
+        max_length=60, blank=True, help_text="The spec's own version, e.g. 1.2.0."
+    )
     kind = models.CharField(max_length=20, choices=SpecKind.choices)
     spec_version = models.CharField(max_length=20, help_text="e.g. 3.1.0")
     title = models.CharField(max_length=200, blank=True)
@@ -361,7 +401,9 @@ class ApiSpec(models.Model):
 
     class Meta:
         ordering = ["interface", "-version"]
-        constraints = [models.UniqueConstraint(fields=["interface", "version"], name="unique_spec_version")]
+        constraints = [
+            models.UniqueConstraint(fields=["interface", "version"], name="unique_spec_version")
+        ]
 
     def __str__(self):
         return f"{self.interface.code} spec v{self.version}"

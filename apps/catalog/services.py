@@ -18,7 +18,6 @@ from apps.catalog.models import CREDENTIAL_FIELDS, ApiSpec, Endpoint, EndpointCh
 from apps.core import audit, egress, jobs
 from apps.core.models import AuditAction
 
-
 save_audited = audit.save_with_audit
 delete_audited = audit.delete_with_audit
 
@@ -48,8 +47,10 @@ def save_endpoint(actor, endpoint: Endpoint, credentials: dict | None = None) ->
         unknown = sorted(set(credentials) - set(allowed))
         if unknown:
             raise ValidationError(
-                {"credentials": f"{endpoint.get_auth_type_display()} takes {', '.join(allowed) or 'no credentials'}; "
-                 f"not {', '.join(unknown)}."}
+                {
+                    "credentials": f"{endpoint.get_auth_type_display()} takes {', '.join(allowed) or 'no credentials'}; "
+                    f"not {', '.join(unknown)}."
+                }
             )
         endpoint.set_credentials({name: credentials.get(name) for name in allowed})
     elif not allowed:
@@ -57,10 +58,14 @@ def save_endpoint(actor, endpoint: Endpoint, credentials: dict | None = None) ->
     try:
         return save_audited(actor, endpoint)
     except IntegrityError:
-        raise ValidationError({"environment": "This interface already has an endpoint in that environment."})
+        raise ValidationError(
+            {"environment": "This interface already has an endpoint in that environment."}
+        )
 
 
-def upload_spec(actor, interface: Interface, raw: bytes | str, *, filename: str = "", notes: str = "") -> ApiSpec:
+def upload_spec(
+    actor, interface: Interface, raw: bytes | str, *, filename: str = "", notes: str = ""
+) -> ApiSpec:
     """Validates a spec document and stores it as the interface's next version.
 
     Raises ValidationError with one message per problem, each naming its JSON
@@ -72,7 +77,9 @@ def upload_spec(actor, interface: Interface, raw: bytes | str, *, filename: str 
         summary = specs.validate_spec(document)
         operations = specs.list_operations(summary.kind, document)
     except specs.SpecError as exc:
-        raise ValidationError({"content": [f"{p.path}: {p.message}" if p.path else p.message for p in exc.problems]})
+        raise ValidationError(
+            {"content": [f"{p.path}: {p.message}" if p.path else p.message for p in exc.problems]}
+        )
     text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     digest = hashlib.sha256(text.encode()).hexdigest()
     with transaction.atomic():
@@ -80,7 +87,9 @@ def upload_spec(actor, interface: Interface, raw: bytes | str, *, filename: str 
         Interface.objects.select_for_update().filter(pk=interface.pk).first()
         latest = interface.specs.order_by("-version").first()
         if latest and latest.content_sha256 == digest:
-            raise ValidationError({"content": f"This is the same document as version {latest.version}."})
+            raise ValidationError(
+                {"content": f"This is the same document as version {latest.version}."}
+            )
         next_version = (interface.specs.aggregate(v=Max("version"))["v"] or 0) + 1
         spec = ApiSpec.objects.create(
             interface=interface,

@@ -17,14 +17,24 @@ urlpatterns = [
     path("environments/", views.EnvironmentList.as_view(), name="environment_list"),
     path("environments/new/", views.EnvironmentCreate.as_view(), name="environment_create"),
     path("environments/<int:pk>/", views.EnvironmentDetail.as_view(), name="environment_detail"),
-    path("environments/<int:pk>/edit/", views.EnvironmentUpdate.as_view(), name="environment_update"),
-    path("environments/<int:pk>/delete/", views.EnvironmentDelete.as_view(), name="environment_delete"),
+    path(
+        "environments/<int:pk>/edit/", views.EnvironmentUpdate.as_view(), name="environment_update"
+    ),
+    path(
+        "environments/<int:pk>/delete/",
+        views.EnvironmentDelete.as_view(),
+        name="environment_delete",
+    ),
     path("interfaces/", views.InterfaceList.as_view(), name="interface_list"),
     path("interfaces/new/", views.InterfaceCreate.as_view(), name="interface_create"),
     path("interfaces/<str:code>/", views.InterfaceDetail.as_view(), name="interface_detail"),
     path("interfaces/<str:code>/edit/", views.InterfaceUpdate.as_view(), name="interface_update"),
     path("interfaces/<str:code>/delete/", views.InterfaceDelete.as_view(), name="interface_delete"),
-    path("interfaces/<str:code>/endpoints/new/", views.EndpointCreate.as_view(), name="endpoint_create"),
+    path(
+        "interfaces/<str:code>/endpoints/new/",
+        views.EndpointCreate.as_view(),
+        name="endpoint_create",
+    ),
     path("interfaces/<str:code>/specs/new/", views.SpecUpload.as_view(), name="spec_upload"),
     path("interfaces/<str:code>/specs/<int:version>/", views.spec_detail, name="spec_detail"),
     path("interfaces/<str:code>/specs/<int:version>/diff/", views.spec_diff, name="spec_diff"),

@@ -1,7 +1,5 @@
 """Browser views of the catalog. Thin: querysets from the policy, writes through services."""
 
-
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
@@ -14,11 +12,22 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 from django.views.generic import CreateView, DetailView, FormView, UpdateView
 
 from apps.accounts import policy
-from apps.accounts.mixins import AuditedDeleteView, LiveValidationMixin, WriteAccessMixin, apply_validation_error
+from apps.accounts.mixins import (
+    AuditedDeleteView,
+    LiveValidationMixin,
+    WriteAccessMixin,
+    apply_validation_error,
+)
 from apps.accounts.models import Team
 from apps.catalog import services
 from apps.catalog.filters import EndpointFilter, EnvironmentFilter, InterfaceFilter, SystemFilter
-from apps.catalog.forms import EndpointForm, EnvironmentForm, InterfaceForm, SpecUploadForm, SystemForm
+from apps.catalog.forms import (
+    EndpointForm,
+    EnvironmentForm,
+    InterfaceForm,
+    SpecUploadForm,
+    SystemForm,
+)
 from apps.catalog.models import (
     ApiSpec,
     Endpoint,
@@ -40,19 +49,23 @@ from apps.core.models import AuditEntry
 @login_required
 @require_safe
 def home(request):
-    status_counts = dict(
-        Interface.objects.values_list("status").annotate(n=Count("id")).order_by()
-    )
+    status_counts = dict(Interface.objects.values_list("status").annotate(n=Count("id")).order_by())
     context = {
-        "status_counts": [(s, label, status_counts.get(s, 0)) for s, label in LifecycleStatus.choices],
+        "status_counts": [
+            (s, label, status_counts.get(s, 0)) for s, label in LifecycleStatus.choices
+        ],
         "interface_total": sum(status_counts.values()),
         "system_total": System.objects.count(),
         "endpoint_total": Endpoint.objects.count(),
-        "critical_live": Interface.objects.filter(status=LifecycleStatus.LIVE, criticality="critical").count(),
+        "critical_live": Interface.objects.filter(
+            status=LifecycleStatus.LIVE, criticality="critical"
+        ).count(),
         "my_interfaces": Interface.objects.filter(owner_team__in=request.user.team_ids())
         .select_related("source_system", "target_system")
         .order_by("-updated_at")[:8],
-        "recent_changes": AuditEntry.objects.select_related("content_type").order_by("-created_at")[:10],
+        "recent_changes": AuditEntry.objects.select_related("content_type").order_by("-created_at")[
+            :10
+        ],
     }
     return render(request, "home.html", context)
 
@@ -80,7 +93,9 @@ def search(request):
             .only("code", "name", "status", "source_system__name", "target_system__name")
             .order_by("code")[:SEARCH_LIMIT]
         )
-        systems = list(System.objects.filter(name__icontains=query).only("id", "name", "kind")[:SEARCH_LIMIT])
+        systems = list(
+            System.objects.filter(name__icontains=query).only("id", "name", "kind")[:SEARCH_LIMIT]
+        )
     template = "catalog/partials/search_results.html" if request.htmx else "catalog/search.html"
     return render(request, template, {"query": query, "interfaces": interfaces, "systems": systems})
 
@@ -111,7 +126,9 @@ class AuditedCreateView(WriteAccessMixin, LiveValidationMixin, CreateView):
             form.add_error(None, "You may only create objects owned by your own teams.")
             return self.form_invalid(form)
         try:
-            self.object = services.save_audited(self.request.user, form.instance, m2m=self.m2m_values(form))
+            self.object = services.save_audited(
+                self.request.user, form.instance, m2m=self.m2m_values(form)
+            )
         except ValidationError as exc:
             apply_validation_error(form, exc)
             return self.form_invalid(form)
@@ -131,7 +148,9 @@ class AuditedUpdateView(WriteAccessMixin, LiveValidationMixin, UpdateView):
             form.add_error("owner_team", "You may only give objects to your own teams.")
             return self.form_invalid(form)
         try:
-            self.object = services.save_audited(self.request.user, form.instance, m2m=self.m2m_values(form))
+            self.object = services.save_audited(
+                self.request.user, form.instance, m2m=self.m2m_values(form)
+            )
         except ValidationError as exc:
             apply_validation_error(form, exc)
             return self.form_invalid(form)
@@ -145,7 +164,12 @@ class AuditedUpdateView(WriteAccessMixin, LiveValidationMixin, UpdateView):
 class SystemList(FilteredListView):
     template_name = "catalog/system_list.html"
     filterset_class = SystemFilter
-    sort_fields = {"name": "name", "kind": "kind", "team": "owner_team__name", "interfaces": "interface_count"}
+    sort_fields = {
+        "name": "name",
+        "kind": "kind",
+        "team": "owner_team__name",
+        "interfaces": "interface_count",
+    }
     default_sort = "name"
     csv_filename = "systems.csv"
     csv_columns = [
@@ -218,7 +242,9 @@ class EnvironmentList(FilteredListView):
     ]
 
     def base_queryset(self):
-        return Environment.objects.for_user(self.request.user).annotate(endpoint_count=Count("endpoints"))
+        return Environment.objects.for_user(self.request.user).annotate(
+            endpoint_count=Count("endpoints")
+        )
 
 
 class EnvironmentDetail(LoginRequiredMixin, HistoryMixin, DetailView):
@@ -229,7 +255,9 @@ class EnvironmentDetail(LoginRequiredMixin, HistoryMixin, DetailView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["endpoints"] = self.object.endpoints.select_related("interface").order_by("interface__code")[:100]
+        context["endpoints"] = self.object.endpoints.select_related("interface").order_by(
+            "interface__code"
+        )[:100]
         context["endpoint_count"] = self.object.endpoints.count()
         return context
 
@@ -317,8 +345,12 @@ class InterfaceDetail(LoginRequiredMixin, HistoryMixin, DetailView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["endpoints"] = self.object.endpoints.select_related("environment").order_by("environment__position")
-        context["specs"] = self.object.specs.defer("content", "document").select_related("uploaded_by")
+        context["endpoints"] = self.object.endpoints.select_related("environment").order_by(
+            "environment__position"
+        )
+        context["specs"] = self.object.specs.defer("content", "document").select_related(
+            "uploaded_by"
+        )
         return context
 
 
@@ -355,7 +387,11 @@ class InterfaceDelete(AuditedDeleteView):
 class EndpointList(FilteredListView):
     template_name = "catalog/endpoint_list.html"
     filterset_class = EndpointFilter
-    sort_fields = {"interface": "interface__code", "environment": "environment__position", "url": "base_url"}
+    sort_fields = {
+        "interface": "interface__code",
+        "environment": "environment__position",
+        "url": "base_url",
+    }
     default_sort = "interface"
     csv_filename = "endpoints.csv"
     csv_columns = [
@@ -368,14 +404,18 @@ class EndpointList(FilteredListView):
     ]
 
     def base_queryset(self):
-        return Endpoint.objects.for_user(self.request.user).select_related("interface", "environment")
+        return Endpoint.objects.for_user(self.request.user).select_related(
+            "interface", "environment"
+        )
 
 
 class EndpointDetail(LoginRequiredMixin, HistoryMixin, DetailView):
     template_name = "catalog/endpoint_detail.html"
 
     def get_queryset(self):
-        return Endpoint.objects.for_user(self.request.user).select_related("interface", "environment")
+        return Endpoint.objects.for_user(self.request.user).select_related(
+            "interface", "environment"
+        )
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -389,7 +429,9 @@ class EndpointFormMixin:
 
     def form_valid(self, form):
         try:
-            self.object = services.save_endpoint(self.request.user, form.instance, form.credentials())
+            self.object = services.save_endpoint(
+                self.request.user, form.instance, form.credentials()
+            )
         except ValidationError as exc:
             apply_validation_error(form, exc)
             return self.form_invalid(form)
@@ -438,7 +480,9 @@ def endpoint_check(request, pk):
 @require_GET
 def endpoint_check_status(request, pk):
     """A check's progress partial; answers 286 once finished so htmx stops polling."""
-    check = get_object_or_404(EndpointCheck.objects.filter(endpoint__in=Endpoint.objects.for_user(request.user)), pk=pk)
+    check = get_object_or_404(
+        EndpointCheck.objects.filter(endpoint__in=Endpoint.objects.for_user(request.user)), pk=pk
+    )
     response = render(request, "catalog/partials/check_status.html", {"check": check})
     if not check.is_active:
         response.status_code = 286
@@ -465,13 +509,19 @@ class SpecUpload(WriteAccessMixin, FormView):
         raw, filename = form.raw()
         try:
             spec = services.upload_spec(
-                self.request.user, self.interface, raw, filename=filename, notes=form.cleaned_data["notes"]
+                self.request.user,
+                self.interface,
+                raw,
+                filename=filename,
+                notes=form.cleaned_data["notes"],
             )
         except ValidationError as exc:
             for message in exc.message_dict.get("content", exc.messages):
                 form.add_error(None, message)
             return self.form_invalid(form)
-        messages.success(self.request, f"Uploaded version {spec.version} ({spec.operation_count} operations).")
+        messages.success(
+            self.request, f"Uploaded version {spec.version} ({spec.operation_count} operations)."
+        )
         return redirect(spec.get_absolute_url())
 
 
@@ -487,7 +537,9 @@ def _spec_or_404(request, code, version):
 @require_safe
 def spec_detail(request, code, version):
     spec = _spec_or_404(request, code, version)
-    versions = spec.interface.specs.only("id", "version", "label", "created_at").order_by("-version")
+    versions = spec.interface.specs.only("id", "version", "label", "created_at").order_by(
+        "-version"
+    )
     return render(request, "catalog/spec_detail.html", {"spec": spec, "versions": versions})
 
 
@@ -514,7 +566,9 @@ def spec_diff(request, code, version):
 def spec_raw(request, code, version):
     spec = _spec_or_404(request, code, version)
     response = HttpResponse(spec.content, content_type="text/plain; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{code}-v{version}.{"json" if spec.content.lstrip().startswith("{") else "yaml"}"'
+    response["Content-Disposition"] = (
+        f'attachment; filename="{code}-v{version}.{"json" if spec.content.lstrip().startswith("{") else "yaml"}"'
+    )
     return response
 
 
@@ -546,10 +600,20 @@ def flow_map_data(request):
         interfaces = interfaces.filter(status=request.GET["status"])
     if request.GET.get("pattern"):
         interfaces = interfaces.filter(pattern=request.GET["pattern"])
-    interfaces = interfaces.exclude(status=LifecycleStatus.RETIRED) if not request.GET.get("status") else interfaces
+    interfaces = (
+        interfaces.exclude(status=LifecycleStatus.RETIRED)
+        if not request.GET.get("status")
+        else interfaces
+    )
     edges = list(
         interfaces.values(
-            "code", "name", "status", "pattern", "source_system_id", "target_system_id", "owner_team__slug"
+            "code",
+            "name",
+            "status",
+            "pattern",
+            "source_system_id",
+            "target_system_id",
+            "owner_team__slug",
         )[:2000]
     )
     system_ids = {e["source_system_id"] for e in edges} | {e["target_system_id"] for e in edges}
@@ -572,6 +636,3 @@ def flow_map_data(request):
             ],
         }
     )
-
-
-

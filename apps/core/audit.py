@@ -14,7 +14,7 @@ from django.db import models
 from apps.core.models import AuditAction, AuditEntry
 from apps.core.request_context import current_request_id
 
-SECRET_CHANGED = "(changed)"
+SECRET_CHANGED = "(changed)"  # noqa: S105 - a placeholder shown instead of secrets
 
 
 def _plain(value):
@@ -50,7 +50,9 @@ def snapshot(instance: models.Model) -> dict:
     if instance.pk:
         for field in instance._meta.many_to_many:
             if field.name not in excluded:
-                values[field.name] = sorted(str(item) for item in getattr(instance, field.name).all())
+                values[field.name] = sorted(
+                    str(item) for item in getattr(instance, field.name).all()
+                )
     return values
 
 
@@ -66,16 +68,26 @@ def diff(before: dict, after: dict, secret_fields=()) -> dict:
     return changes
 
 
-def record(actor, instance: models.Model, action: str, before: dict | None = None) -> AuditEntry | None:
+def record(
+    actor, instance: models.Model, action: str, before: dict | None = None
+) -> AuditEntry | None:
     """Writes one audit entry; an update that changed nothing writes none."""
     secret_fields = set(getattr(instance, "AUDIT_SECRET_FIELDS", ()))
     if action == AuditAction.DELETE:
-        changes = {name: [value, None] for name, value in (before or {}).items() if name not in secret_fields}
+        changes = {
+            name: [value, None]
+            for name, value in (before or {}).items()
+            if name not in secret_fields
+        }
     else:
         after = snapshot(instance)
         changes = diff(before or {}, after, secret_fields)
         if action == AuditAction.CREATE:
-            changes = {name: [None, pair[1]] for name, pair in changes.items() if pair[1] not in ("", None, [])}
+            changes = {
+                name: [None, pair[1]]
+                for name, pair in changes.items()
+                if pair[1] not in ("", None, [])
+            }
         if action == AuditAction.UPDATE and not changes:
             return None
     return AuditEntry.objects.create(

@@ -25,7 +25,9 @@ class _Echo:
         return value
 
 
-def csv_response(filename: str, columns: list[tuple[str, Callable]], rows: Iterable) -> StreamingHttpResponse:
+def csv_response(
+    filename: str, columns: list[tuple[str, Callable]], rows: Iterable
+) -> StreamingHttpResponse:
     """Streams rows as CSV; ``columns`` are (header, getter) pairs."""
     writer = csv.writer(_Echo(), lineterminator="\r\n")
 

@@ -41,7 +41,7 @@ def readyz(request):
     failing = {name: error for name, error in checks.items() if error}
     body = {
         "status": "ok" if not failing else "unavailable",
-        "checks": {name: ("ok" if not error else error) for name, error in checks.items()},
+        "checks": {name: error or "ok" for name, error in checks.items()},
     }
     if failing:
         body["detail"] = "Not ready: " + ", ".join(sorted(failing)) + " unreachable."

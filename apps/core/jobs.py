@@ -54,7 +54,9 @@ def claim(model: type[JobRun], run_id: int) -> JobRun | None:
     queued and does nothing.
     """
     now = timezone.now()
-    changed = model.objects.filter(pk=run_id, status=JobStatus.QUEUED, cancel_requested=False).update(
+    changed = model.objects.filter(
+        pk=run_id, status=JobStatus.QUEUED, cancel_requested=False
+    ).update(
         status=JobStatus.RUNNING,
         worker=worker_name(),
         heartbeat_at=now,
@@ -70,9 +72,9 @@ def claim(model: type[JobRun], run_id: int) -> JobRun | None:
     return model.objects.get(pk=run_id)
 
 
-
-
-def heartbeat(run: JobRun, *, done: int | None = None, total: int | None = None, note: str | None = None) -> None:
+def heartbeat(
+    run: JobRun, *, done: int | None = None, total: int | None = None, note: str | None = None
+) -> None:
     """Records progress and proves the worker is alive; raises JobCancelled when asked to stop.
 
     Only the worker holding the run may write: the update is conditional on the
@@ -85,7 +87,11 @@ def heartbeat(run: JobRun, *, done: int | None = None, total: int | None = None,
         fields["progress_total"] = run.progress_total = total
     if note is not None:
         fields["progress_note"] = run.progress_note = note[:200]
-    changed = type(run).objects.filter(pk=run.pk, status=JobStatus.RUNNING, worker=run.worker).update(**fields)
+    changed = (
+        type(run)
+        .objects.filter(pk=run.pk, status=JobStatus.RUNNING, worker=run.worker)
+        .update(**fields)
+    )
     if changed != 1:
         raise JobCancelled("the run is no longer held by this worker")
     if type(run).objects.filter(pk=run.pk, cancel_requested=True).exists():
@@ -94,8 +100,15 @@ def heartbeat(run: JobRun, *, done: int | None = None, total: int | None = None,
 
 def finish(run: JobRun, status: str, error: str = "") -> bool:
     """Ends a running run; False when it was no longer ours (reaped or already finished)."""
-    changed = type(run).objects.filter(pk=run.pk, status=JobStatus.RUNNING, worker=run.worker).update(
-        status=status, finished_at=timezone.now(), heartbeat_at=timezone.now(), error=error[:5000]
+    changed = (
+        type(run)
+        .objects.filter(pk=run.pk, status=JobStatus.RUNNING, worker=run.worker)
+        .update(
+            status=status,
+            finished_at=timezone.now(),
+            heartbeat_at=timezone.now(),
+            error=error[:5000],
+        )
     )
     if changed:
         run.status, run.error = status, error
@@ -111,7 +124,9 @@ def cancel(run: JobRun) -> bool:
         status=JobStatus.CANCELLED, cancel_requested=True, finished_at=now
     ):
         return True
-    return bool(model.objects.filter(pk=run.pk, status=JobStatus.RUNNING).update(cancel_requested=True))
+    return bool(
+        model.objects.filter(pk=run.pk, status=JobStatus.RUNNING).update(cancel_requested=True)
+    )
 
 
 def execute(model: type[JobRun], run_id: int, work: Callable[[JobRun], str | None]) -> str:
@@ -152,9 +167,16 @@ def reap_stale(lease_seconds: int | None = None) -> dict[str, int]:
     for model in registered_models():
         stale = model.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
         for run in stale.only("pk", "attempts", "worker", "cancel_requested"):
-            base = model.objects.filter(pk=run.pk, status=JobStatus.RUNNING, worker=run.worker, heartbeat_at__lt=cutoff)
+            base = model.objects.filter(
+                pk=run.pk, status=JobStatus.RUNNING, worker=run.worker, heartbeat_at__lt=cutoff
+            )
             if run.attempts < model.MAX_ATTEMPTS and not run.cancel_requested:
-                if base.update(status=JobStatus.QUEUED, worker="", heartbeat_at=None, progress_note="re-queued after its worker was lost"):
+                if base.update(
+                    status=JobStatus.QUEUED,
+                    worker="",
+                    heartbeat_at=None,
+                    progress_note="re-queued after its worker was lost",
+                ):
                     outcome["requeued"] += 1
                     metrics.JOBS_REAPED.labels(model.__name__, "requeued").inc()
                     enqueue(model(pk=run.pk))

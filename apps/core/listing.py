@@ -36,8 +36,14 @@ class FilteredListView(LoginRequiredMixin, ListView):
         return sort if sort.lstrip("-") in self.sort_fields else self.default_sort
 
     def get_queryset(self):
-        self.filterset = self.filterset_class(self.request.GET or None, queryset=self.base_queryset(), request=self.request)
-        queryset = self.filterset.qs if self.filterset.is_bound and self.filterset.is_valid() else self.filterset.queryset
+        self.filterset = self.filterset_class(
+            self.request.GET or None, queryset=self.base_queryset(), request=self.request
+        )
+        queryset = (
+            self.filterset.qs
+            if self.filterset.is_bound and self.filterset.is_valid()
+            else self.filterset.queryset
+        )
         sort = self.current_sort()
         if sort:
             expression = self.sort_fields[sort.lstrip("-")]
@@ -62,12 +68,18 @@ class FilteredListView(LoginRequiredMixin, ListView):
     def get(self, request, *args, **kwargs):
         if request.GET.get("format") == "csv":
             queryset = self.get_queryset()
-            return csv_response(self.csv_filename, self.csv_columns, queryset.iterator(chunk_size=2000))
+            return csv_response(
+                self.csv_filename, self.csv_columns, queryset.iterator(chunk_size=2000)
+            )
         return super().get(request, *args, **kwargs)
 
     def get_template_names(self):
         names = super().get_template_names()
-        if self.request.htmx and not self.request.htmx.boosted and self.request.htmx.target == "list-table":
+        if (
+            self.request.htmx
+            and not self.request.htmx.boosted
+            and self.request.htmx.target == "list-table"
+        ):
             return [f"{names[0]}#table"]
         return names
 

@@ -37,7 +37,9 @@ def _flatten(detail, prefix: str = "") -> list[dict]:
     return errors
 
 
-def problem_response(status: int, detail: str, *, errors=None, type_slug=None, instance=None, headers=None):
+def problem_response(
+    status: int, detail: str, *, errors=None, type_slug=None, instance=None, headers=None
+):
     """A problem+json response outside DRF (middleware, plain Django views)."""
     body = _problem_body(status, detail, errors=errors, type_slug=type_slug, instance=instance)
     response = JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
@@ -95,7 +97,9 @@ def problem_exception_handler(exc, context):
         response.status_code,
         detail,
         errors=errors,
-        type_slug=getattr(exc, "default_code", None) if not isinstance(exc, exceptions.ValidationError) else "validation-error",
+        type_slug=getattr(exc, "default_code", None)
+        if not isinstance(exc, exceptions.ValidationError)
+        else "validation-error",
         instance=request.get_full_path() if request is not None else None,
     )
     problem = Response(body, status=response.status_code, headers=dict(response.items()))

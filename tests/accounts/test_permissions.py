@@ -16,16 +16,29 @@ UNSAFE_METHODS = ("post", "put", "patch", "delete")
 
 @pytest.fixture
 def catalog_objects(interface_a, environment, team_a, admin_user):
-    endpoint = EndpointFactory(interface=interface_a, environment=environment, base_url="http://127.0.0.1:9/")
+    endpoint = EndpointFactory(
+        interface=interface_a, environment=environment, base_url="http://127.0.0.1:9/"
+    )
     spec = ApiSpec.objects.create(
-        interface=interface_a, version=1, kind="openapi-3.0", spec_version="3.0.3", content="{}",
-        document={}, content_sha256="0" * 64,
+        interface=interface_a,
+        version=1,
+        kind="openapi-3.0",
+        spec_version="3.0.3",
+        content="{}",
+        document={},
+        content_sha256="0" * 64,
     )
     check = EndpointCheck.objects.create(endpoint=endpoint)
     token, _ = ApiToken.issue(user=admin_user, name="someone else's")
     return {
-        "interface": interface_a, "environment": environment, "endpoint": endpoint, "spec": spec,
-        "check": check, "team": team_a, "system": interface_a.source_system, "token": token,
+        "interface": interface_a,
+        "environment": environment,
+        "endpoint": endpoint,
+        "spec": spec,
+        "check": check,
+        "team": team_a,
+        "system": interface_a.source_system,
+        "token": token,
     }
 
 
@@ -68,7 +81,9 @@ def test_viewer_gets_403_on_every_api_write(viewer, api_as, catalog_objects):
     for method, template in api_write_operations():
         path = _api_path(template, catalog_objects)
         response = getattr(client, method)(path, {}, format="json")
-        assert response.status_code == 403, f"{method.upper()} {path} answered {response.status_code}"
+        assert response.status_code == 403, (
+            f"{method.upper()} {path} answered {response.status_code}"
+        )
         assert response["Content-Type"] == "application/problem+json"
         checked.append(f"{method} {template}")
     assert AuditEntry.objects.count() == 0
@@ -116,10 +131,14 @@ def test_viewer_gets_403_on_every_form_url(client, viewer, catalog_objects):
             response = getattr(client, method)(path)
             # A write view refuses the viewer (403); a method it never accepts is 405 for everyone.
             expected = {403} if is_write_view and method == "post" else {403, 405}
-            assert response.status_code in expected, f"{method.upper()} {path} answered {response.status_code}"
+            assert response.status_code in expected, (
+                f"{method.upper()} {path} answered {response.status_code}"
+            )
             walked += 1
         if is_write_view and pattern.name != "tokens":
-            assert client.get(path).status_code in {403, 405}, f"GET {path} shows a form to a viewer"
+            assert client.get(path).status_code in {403, 405}, (
+                f"GET {path} shows a form to a viewer"
+            )
     assert walked > 60
     assert AuditEntry.objects.count() == 0
     assert ApiToken.objects.filter(user=viewer).count() == 0
@@ -142,8 +161,12 @@ def test_engineer_cannot_create_for_another_team(engineer, api_as, team_b, inter
     response = api_as(engineer).post(
         "/api/v1/interfaces/",
         {
-            "code": "INT-777", "name": "x", "source_system": interface_b.source_system.name,
-            "target_system": interface_b.target_system.name, "pattern": "sync_api", "platform": "kafka",
+            "code": "INT-777",
+            "name": "x",
+            "source_system": interface_b.source_system.name,
+            "target_system": interface_b.target_system.name,
+            "pattern": "sync_api",
+            "platform": "kafka",
             "owner_team": team_b.slug,
         },
         format="json",
@@ -163,10 +186,16 @@ def test_engineer_cannot_hand_an_interface_to_another_team(engineer, api_as, int
 
 
 @pytest.mark.django_db
-def test_engineer_cannot_add_endpoint_to_another_teams_interface(engineer, api_as, interface_b, environment):
+def test_engineer_cannot_add_endpoint_to_another_teams_interface(
+    engineer, api_as, interface_b, environment
+):
     response = api_as(engineer).post(
         "/api/v1/endpoints/",
-        {"interface": interface_b.code, "environment": environment.slug, "base_url": "https://x.example.com/"},
+        {
+            "interface": interface_b.code,
+            "environment": environment.slug,
+            "base_url": "https://x.example.com/",
+        },
         format="json",
     )
     assert response.status_code == 403
@@ -174,7 +203,9 @@ def test_engineer_cannot_add_endpoint_to_another_teams_interface(engineer, api_a
 
 @pytest.mark.django_db
 def test_engineer_changes_own_teams_interface(engineer, api_as, interface_a):
-    response = api_as(engineer).patch(f"/api/v1/interfaces/{interface_a.code}/", {"name": "Renamed"}, format="json")
+    response = api_as(engineer).patch(
+        f"/api/v1/interfaces/{interface_a.code}/", {"name": "Renamed"}, format="json"
+    )
     assert response.status_code == 200
     assert response.json()["name"] == "Renamed"
 
@@ -183,9 +214,23 @@ def test_engineer_changes_own_teams_interface(engineer, api_as, interface_a):
 @pytest.mark.parametrize("persona", ["engineer", "lead"])
 def test_only_admins_manage_environments_and_teams(request, persona, api_as, environment, team_a):
     client = api_as(request.getfixturevalue(persona))
-    assert client.post("/api/v1/environments/", {"name": "Perf", "slug": "perf"}, format="json").status_code == 403
-    assert client.patch(f"/api/v1/environments/{environment.slug}/", {"egress_allowlist": ["10.0.0.0/8"]}, format="json").status_code == 403
-    assert client.post("/api/v1/teams/", {"name": "X", "slug": "x"}, format="json").status_code == 403
+    assert (
+        client.post(
+            "/api/v1/environments/", {"name": "Perf", "slug": "perf"}, format="json"
+        ).status_code
+        == 403
+    )
+    assert (
+        client.patch(
+            f"/api/v1/environments/{environment.slug}/",
+            {"egress_allowlist": ["10.0.0.0/8"]},
+            format="json",
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post("/api/v1/teams/", {"name": "X", "slug": "x"}, format="json").status_code == 403
+    )
     assert client.delete(f"/api/v1/teams/{team_a.slug}/").status_code == 403
 
 
@@ -193,7 +238,12 @@ def test_only_admins_manage_environments_and_teams(request, persona, api_as, env
 def test_admin_manages_environments(admin_user, api_as):
     response = api_as(admin_user).post(
         "/api/v1/environments/",
-        {"name": "Perf", "slug": "perf", "position": 5, "egress_allowlist": ["10.20.0.0/16", "erp.corp.local"]},
+        {
+            "name": "Perf",
+            "slug": "perf",
+            "position": 5,
+            "egress_allowlist": ["10.20.0.0/16", "erp.corp.local"],
+        },
         format="json",
     )
     assert response.status_code == 201, response.json()

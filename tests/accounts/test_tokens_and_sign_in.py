@@ -20,7 +20,9 @@ def bearer(key):
 
 def test_token_is_shown_once_and_stored_hashed(engineer, client):
     client.force_login(engineer)
-    response = client.post("/api/v1/tokens/", {"name": "CI pipeline", "days": 30}, content_type="application/json")
+    response = client.post(
+        "/api/v1/tokens/", {"name": "CI pipeline", "days": 30}, content_type="application/json"
+    )
     assert response.status_code == 201
     key = response.json()["key"]
     assert key.startswith("pnt_") and len(key) > 40
@@ -84,7 +86,9 @@ def test_duplicate_token_name_is_a_field_error(engineer, api_as):
 
 
 def test_token_expiry_is_bounded(engineer, api_as):
-    response = api_as(engineer).post("/api/v1/tokens/", {"name": "forever", "days": 100000}, format="json")
+    response = api_as(engineer).post(
+        "/api/v1/tokens/", {"name": "forever", "days": 100000}, format="json"
+    )
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "days"
 
@@ -116,7 +120,9 @@ def test_ui_token_page_shows_key_once(engineer, client):
 
 
 def test_sign_in_and_out(engineer, client):
-    response = client.post("/accounts/login/", {"username": "engineer", "password": "correct horse battery staple"})
+    response = client.post(
+        "/accounts/login/", {"username": "engineer", "password": "correct horse battery staple"}
+    )
     assert response.status_code == 302 and response["Location"] == "/"
     assert client.get("/").status_code == 200
     assert client.post("/accounts/logout/").status_code == 302
@@ -128,7 +134,12 @@ def test_sign_in_is_locked_after_repeated_failures(engineer, client):
         response = client.post("/accounts/login/", {"username": "engineer", "password": "wrong"})
         assert response.status_code == 200
         assert "Please enter a correct username and password" in response.content.decode()
-    assert client.post("/accounts/login/", {"username": "engineer", "password": "wrong"}).status_code == 429
-    locked = client.post("/accounts/login/", {"username": "engineer", "password": "correct horse battery staple"})
+    assert (
+        client.post("/accounts/login/", {"username": "engineer", "password": "wrong"}).status_code
+        == 429
+    )
+    locked = client.post(
+        "/accounts/login/", {"username": "engineer", "password": "correct horse battery staple"}
+    )
     assert locked.status_code == 429
     assert "Too many sign-in attempts" in locked.content.decode()

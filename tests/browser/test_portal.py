@@ -7,7 +7,13 @@ import pytest
 from apps.accounts.models import Role
 from apps.catalog.models import Interface, Tag
 from tests.browser.conftest import sign_in
-from tests.factories import EnvironmentFactory, InterfaceFactory, SystemFactory, TeamFactory, UserFactory
+from tests.factories import (
+    EnvironmentFactory,
+    InterfaceFactory,
+    SystemFactory,
+    TeamFactory,
+    UserFactory,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -27,12 +33,34 @@ def estate(db):
     erp = SystemFactory(name="SAP S/4HANA", kind="on_prem", owner_team=other)
     hr = SystemFactory(name="Workday HRIS", owner_team=other)
     finance = Tag.objects.create(name="finance")
-    InterfaceFactory(code="INT-042", name="Invoice status to CRM", source_system=erp, target_system=crm,
-                     owner_team=team, status="live", tags=[finance], runbook="## Restart\n\nRe-run the **batch**.")
-    InterfaceFactory(code="INT-043", name="Accounts to ERP", source_system=crm, target_system=erp,
-                     owner_team=team, status="build", pattern="async_event")
-    InterfaceFactory(code="INT-044", name="Employees to CRM", source_system=hr, target_system=crm,
-                     owner_team=other, status="design", pattern="batch_file")
+    InterfaceFactory(
+        code="INT-042",
+        name="Invoice status to CRM",
+        source_system=erp,
+        target_system=crm,
+        owner_team=team,
+        status="live",
+        tags=[finance],
+        runbook="## Restart\n\nRe-run the **batch**.",
+    )
+    InterfaceFactory(
+        code="INT-043",
+        name="Accounts to ERP",
+        source_system=crm,
+        target_system=erp,
+        owner_team=team,
+        status="build",
+        pattern="async_event",
+    )
+    InterfaceFactory(
+        code="INT-044",
+        name="Employees to CRM",
+        source_system=hr,
+        target_system=crm,
+        owner_team=other,
+        status="design",
+        pattern="batch_file",
+    )
     EnvironmentFactory(name="UAT", slug="uat", position=3)
     UserFactory(username="engineer", role=Role.ENGINEER, teams=[team])
     UserFactory(username="viewer", role=Role.VIEWER)
@@ -53,7 +81,9 @@ def test_engineer_signs_in_searches_and_browses(page, estate):
     page.click("nav >> text=Interfaces")
     page.wait_for_selector("table >> text=INT-044")
     page.select_option("select[name=status]", "build")
-    page.wait_for_function("() => !document.querySelector('#list-table').innerText.includes('INT-044')")
+    page.wait_for_function(
+        "() => !document.querySelector('#list-table').innerText.includes('INT-044')"
+    )
     assert "INT-043" in page.locator("#list-table").inner_text()
     shot(page, "interface-list")
 
@@ -69,7 +99,9 @@ def test_create_interface_with_live_validation_and_history(page, estate):
     page.fill("#id_name", "Orders to ERP")
     page.select_option("#id_source_system", label="Salesforce CRM")
     page.select_option("#id_target_system", label="Salesforce CRM")
-    page.wait_for_selector("#errors-target_system >> text=Source and target must be different systems.")
+    page.wait_for_selector(
+        "#errors-target_system >> text=Source and target must be different systems."
+    )
     page.select_option("#id_target_system", label="SAP S/4HANA")
     page.select_option("#id_pattern", "sync_api")
     page.select_option("#id_platform", "boomi")

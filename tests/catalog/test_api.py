@@ -33,7 +33,9 @@ def interface_payload(team, **overrides):
 
 
 def test_create_interface_records_audit_entry(engineer, team_a, api_as):
-    response = api_as(engineer).post("/api/v1/interfaces/", interface_payload(team_a), format="json")
+    response = api_as(engineer).post(
+        "/api/v1/interfaces/", interface_payload(team_a), format="json"
+    )
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["code"] == "INT-100"
@@ -55,11 +57,17 @@ def test_duplicate_code_is_a_field_error(engineer, team_a, api_as, interface_a):
     body = response.json()
     assert body["status"] == 400
     assert body["title"] == "Bad Request"
-    assert {"field": "code", "message": "interface with this code already exists.", "code": "unique"} in body["errors"]
+    assert {
+        "field": "code",
+        "message": "interface with this code already exists.",
+        "code": "unique",
+    } in body["errors"]
 
 
 def test_bad_code_format_is_refused(engineer, team_a, api_as):
-    response = api_as(engineer).post("/api/v1/interfaces/", interface_payload(team_a, code="int 42"), format="json")
+    response = api_as(engineer).post(
+        "/api/v1/interfaces/", interface_payload(team_a, code="int 42"), format="json"
+    )
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "code"
     assert Interface.objects.count() == 0
@@ -71,7 +79,11 @@ def test_same_source_and_target_is_refused(engineer, team_a, api_as):
     response = api_as(engineer).post("/api/v1/interfaces/", payload, format="json")
     assert response.status_code == 400
     assert response.json()["errors"] == [
-        {"field": "target_system", "message": "Source and target must be different systems.", "code": "invalid"}
+        {
+            "field": "target_system",
+            "message": "Source and target must be different systems.",
+            "code": "invalid",
+        }
     ]
     assert Interface.objects.count() == 0
     assert AuditEntry.objects.count() == 0
@@ -94,7 +106,9 @@ def test_same_source_and_target_is_refused(engineer, team_a, api_as):
 )
 def test_lifecycle_transitions(engineer, api_as, team_a, start, target, allowed):
     interface = InterfaceFactory(owner_team=team_a, status=start)
-    response = api_as(engineer).patch(f"/api/v1/interfaces/{interface.code}/", {"status": target}, format="json")
+    response = api_as(engineer).patch(
+        f"/api/v1/interfaces/{interface.code}/", {"status": target}, format="json"
+    )
     interface.refresh_from_db()
     if allowed:
         assert response.status_code == 200, response.json()
@@ -103,21 +117,32 @@ def test_lifecycle_transitions(engineer, api_as, team_a, start, target, allowed)
         assert response.status_code == 400
         error = response.json()["errors"][0]
         assert error["field"] == "status"
-        assert error["message"].startswith(f"An interface cannot move from {start.title()} to {target.title()}.")
+        assert error["message"].startswith(
+            f"An interface cannot move from {start.title()} to {target.title()}."
+        )
         assert interface.status == start
 
 
 def test_update_records_before_and_after(engineer, api_as, interface_a):
     client = api_as(engineer)
-    client.patch(f"/api/v1/interfaces/{interface_a.code}/", {"name": "New name", "criticality": "critical"}, format="json")
+    client.patch(
+        f"/api/v1/interfaces/{interface_a.code}/",
+        {"name": "New name", "criticality": "critical"},
+        format="json",
+    )
     history = client.get(f"/api/v1/interfaces/{interface_a.code}/history/").json()
     assert history[0]["action"] == "update"
     assert history[0]["actor_name"] == "engineer"
-    assert history[0]["changes"] == {"criticality": ["medium", "critical"], "name": ["Invoice status", "New name"]}
+    assert history[0]["changes"] == {
+        "criticality": ["medium", "critical"],
+        "name": ["Invoice status", "New name"],
+    }
 
 
 def test_list_filters_search_ordering(engineer, api_as, team_a, team_b):
-    InterfaceFactory(code="INT-001", name="Alpha", owner_team=team_a, status="live", pattern="batch_file")
+    InterfaceFactory(
+        code="INT-001", name="Alpha", owner_team=team_a, status="live", pattern="batch_file"
+    )
     InterfaceFactory(code="INT-002", name="Beta", owner_team=team_b, status="design")
     InterfaceFactory(code="INT-003", name="Gamma alpha", owner_team=team_a, status="design")
     client = api_as(engineer)
@@ -130,7 +155,7 @@ def test_list_filters_search_ordering(engineer, api_as, team_a, team_b):
 
 
 def test_page_size_is_capped(engineer, api_as, team_a):
-    for n in range(3):
+    for _ in range(3):
         InterfaceFactory(owner_team=team_a)
     body = api_as(engineer).get("/api/v1/interfaces/?page_size=10000000").json()
     assert body["count"] == 3
@@ -157,9 +182,18 @@ def test_interface_list_query_count_does_not_grow(engineer, api_as, team_a):
 
 @pytest.mark.parametrize(
     "url",
-    ["/api/v1/systems/", "/api/v1/environments/", "/api/v1/endpoints/", "/api/v1/specs/", "/api/v1/teams/", "/api/v1/tags/"],
+    [
+        "/api/v1/systems/",
+        "/api/v1/environments/",
+        "/api/v1/endpoints/",
+        "/api/v1/specs/",
+        "/api/v1/teams/",
+        "/api/v1/tags/",
+    ],
 )
-def test_list_endpoints_have_constant_queries(django_assert_max_num_queries, engineer, api_as, team_a, environment, url):
+def test_list_endpoints_have_constant_queries(
+    django_assert_max_num_queries, engineer, api_as, team_a, environment, url
+):
     # Token lookup + last_used update + count + page (+ prefetch) — never one per row.
     client = api_as(engineer)
     for _ in range(12):
@@ -169,7 +203,9 @@ def test_list_endpoints_have_constant_queries(django_assert_max_num_queries, eng
 
 
 def test_problem_json_for_malformed_json(engineer, api_as):
-    response = api_as(engineer).generic("POST", "/api/v1/interfaces/", "{not json", content_type="application/json")
+    response = api_as(engineer).generic(
+        "POST", "/api/v1/interfaces/", "{not json", content_type="application/json"
+    )
     assert response.status_code == 400
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["detail"].startswith("JSON parse error")
@@ -177,7 +213,9 @@ def test_problem_json_for_malformed_json(engineer, api_as):
 
 def test_large_json_body_is_refused_with_413(engineer, api_as, settings):
     body = '{"name": "' + "x" * (6 * 1024 * 1024) + '"}'
-    response = api_as(engineer).generic("POST", "/api/v1/systems/", body, content_type="application/json")
+    response = api_as(engineer).generic(
+        "POST", "/api/v1/systems/", body, content_type="application/json"
+    )
     assert response.status_code == 413
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["detail"] == "The request body is larger than this server accepts."
@@ -194,50 +232,78 @@ class TestEndpointCredentials:
 
     def create(self, client, interface, environment, **extra):
         payload = {
-            "interface": interface.code, "environment": environment.slug, "base_url": "https://erp.example.com/api/",
-            "auth_type": "basic", "credentials": {"username": "svc", "password": self.CANARY},
+            "interface": interface.code,
+            "environment": environment.slug,
+            "base_url": "https://erp.example.com/api/",
+            "auth_type": "basic",
+            "credentials": {"username": "svc", "password": self.CANARY},
         }
         payload.update(extra)
         return client.post("/api/v1/endpoints/", payload, format="json")
 
-    def test_credentials_are_write_only_and_encrypted(self, engineer, api_as, interface_a, environment):
+    def test_credentials_are_write_only_and_encrypted(
+        self, engineer, api_as, interface_a, environment
+    ):
         client = api_as(engineer)
         response = self.create(client, interface_a, environment)
         assert response.status_code == 201, response.json()
         assert self.CANARY not in response.content.decode()
         assert response.json()["credential_fields_set"] == ["password", "username"]
         endpoint_id = response.json()["id"]
-        for url in (f"/api/v1/endpoints/{endpoint_id}/", "/api/v1/endpoints/", f"/api/v1/endpoints/{endpoint_id}/history/"):
+        for url in (
+            f"/api/v1/endpoints/{endpoint_id}/",
+            "/api/v1/endpoints/",
+            f"/api/v1/endpoints/{endpoint_id}/history/",
+        ):
             assert self.CANARY not in client.get(url).content.decode()
         with connection.cursor() as cursor:
-            cursor.execute("SELECT credentials_ciphertext FROM catalog_endpoint WHERE id = %s", [endpoint_id])
+            cursor.execute(
+                "SELECT credentials_ciphertext FROM catalog_endpoint WHERE id = %s", [endpoint_id]
+            )
             raw = cursor.fetchone()[0]
         assert raw.startswith("gAAAAA") and self.CANARY not in raw
-        assert Endpoint.objects.get(pk=endpoint_id).get_credentials() == {"username": "svc", "password": self.CANARY}
+        assert Endpoint.objects.get(pk=endpoint_id).get_credentials() == {
+            "username": "svc",
+            "password": self.CANARY,
+        }
         with connection.cursor() as cursor:
             cursor.execute("SELECT changes FROM core_auditentry")
             assert all(self.CANARY not in str(row) for row in cursor.fetchall())
 
-    def test_credentials_never_in_ui_pages_or_csv(self, engineer, api_as, client, interface_a, environment):
+    def test_credentials_never_in_ui_pages_or_csv(
+        self, engineer, api_as, client, interface_a, environment
+    ):
         endpoint_id = self.create(api_as(engineer), interface_a, environment).json()["id"]
         client.force_login(engineer)
         for url in (
-            f"/endpoints/{endpoint_id}/", f"/endpoints/{endpoint_id}/edit/", "/endpoints/", "/endpoints/?format=csv",
-            f"/interfaces/{interface_a.code}/", "/",
+            f"/endpoints/{endpoint_id}/",
+            f"/endpoints/{endpoint_id}/edit/",
+            "/endpoints/",
+            "/endpoints/?format=csv",
+            f"/interfaces/{interface_a.code}/",
+            "/",
         ):
             response = client.get(url)
             assert response.status_code == 200, url
-            content = b"".join(response.streaming_content) if response.streaming else response.content
+            content = (
+                b"".join(response.streaming_content) if response.streaming else response.content
+            )
             assert self.CANARY.encode() not in content, url
 
-    def test_unknown_credential_field_for_auth_type(self, engineer, api_as, interface_a, environment):
-        response = self.create(api_as(engineer), interface_a, environment, credentials={"token": "abc"})
+    def test_unknown_credential_field_for_auth_type(
+        self, engineer, api_as, interface_a, environment
+    ):
+        response = self.create(
+            api_as(engineer), interface_a, environment, credentials={"token": "abc"}
+        )
         assert response.status_code == 400
         assert response.json()["errors"][0]["field"] == "credentials"
         assert Endpoint.objects.count() == 0
 
     def test_forbidden_base_url_is_a_field_error(self, engineer, api_as, interface_a, environment):
-        response = self.create(api_as(engineer), interface_a, environment, base_url="http://169.254.169.254/latest/")
+        response = self.create(
+            api_as(engineer), interface_a, environment, base_url="http://169.254.169.254/latest/"
+        )
         assert response.status_code == 400
         assert response.json()["errors"][0]["field"] == "base_url"
         assert Endpoint.objects.count() == 0
@@ -256,7 +322,12 @@ def test_rotate_secrets_reencrypts_with_the_new_key(settings, interface_a, envir
 
     from apps.core import secrets
 
-    endpoint = Endpoint(interface=interface_a, environment=environment, base_url="https://x.example.com/", auth_type="bearer")
+    endpoint = Endpoint(
+        interface=interface_a,
+        environment=environment,
+        base_url="https://x.example.com/",
+        auth_type="bearer",
+    )
     endpoint.set_credentials({"token": "t0ken-value"})
     endpoint.save()
     old_key = settings.PONTIS_SECRET_KEYS[0]

@@ -20,7 +20,9 @@ def signed_in(client, engineer):
 
 def test_home_shows_the_estate(signed_in, interface_a):
     page = signed_in.get("/").content.decode()
-    assert "Integration estate" in page and "Lifecycle" in page and "API contract compliance" in page
+    assert (
+        "Integration estate" in page and "Lifecycle" in page and "API contract compliance" in page
+    )
 
 
 def test_search_answers_htmx_with_a_partial(signed_in, interface_a):
@@ -35,13 +37,24 @@ def test_search_by_code_name_system_and_tag(signed_in, team_a, query):
     from apps.catalog.models import Tag
 
     source = SystemFactory(name="CRM-side system", owner_team=team_a)
-    InterfaceFactory(code="INT-042", name="Invoice status", owner_team=team_a, source_system=source, tags=[Tag.objects.create(name="billing")])
-    assert "INT-042" in signed_in.get(f"/search/?q={query}", HTTP_HX_REQUEST="true").content.decode()
+    InterfaceFactory(
+        code="INT-042",
+        name="Invoice status",
+        owner_team=team_a,
+        source_system=source,
+        tags=[Tag.objects.create(name="billing")],
+    )
+    assert (
+        "INT-042" in signed_in.get(f"/search/?q={query}", HTTP_HX_REQUEST="true").content.decode()
+    )
     assert "INT-042" in signed_in.get("/search/?q=billing", HTTP_HX_REQUEST="true").content.decode()
 
 
 def test_search_says_when_nothing_matches(signed_in):
-    assert "Nothing matches" in signed_in.get("/search/?q=zzzz", HTTP_HX_REQUEST="true").content.decode()
+    assert (
+        "Nothing matches"
+        in signed_in.get("/search/?q=zzzz", HTTP_HX_REQUEST="true").content.decode()
+    )
 
 
 def test_interface_list_filters_and_sorts(signed_in, team_a):
@@ -69,22 +82,27 @@ def test_list_paginates(signed_in, team_a):
 
 def test_list_empty_state(signed_in):
     assert "The catalog is empty" in signed_in.get("/interfaces/").content.decode()
-    assert "No interface matches these filters" in signed_in.get("/interfaces/?q=nothing").content.decode()
+    assert (
+        "No interface matches these filters"
+        in signed_in.get("/interfaces/?q=nothing").content.decode()
+    )
 
 
 def test_csv_export_escapes_formulas_and_round_trips(signed_in, team_a):
-    InterfaceFactory(code="INT-001", name="=HYPERLINK(\"http://evil\")", owner_team=team_a)
+    InterfaceFactory(code="INT-001", name='=HYPERLINK("http://evil")', owner_team=team_a)
     InterfaceFactory(code="INT-002", name='Comma, "quoted"\nnewline', owner_team=team_a)
     response = signed_in.get("/interfaces/?format=csv")
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     text = b"".join(response.streaming_content).decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][:3] == ["code", "name", "business_process"]
-    assert rows[1][1] == "'=HYPERLINK(\"http://evil\")"
+    assert rows[1][1] == '\'=HYPERLINK("http://evil")'
     assert rows[2][1] == 'Comma, "quoted"\nnewline'
 
 
-@pytest.mark.parametrize("url", ["/systems/?format=csv", "/environments/?format=csv", "/endpoints/?format=csv"])
+@pytest.mark.parametrize(
+    "url", ["/systems/?format=csv", "/environments/?format=csv", "/endpoints/?format=csv"]
+)
 def test_every_list_exports_csv(signed_in, interface_a, url):
     response = signed_in.get(url)
     assert response.status_code == 200 and response["Content-Disposition"].startswith("attachment")
@@ -96,9 +114,16 @@ def test_create_interface_through_the_form(signed_in, team_a):
     response = signed_in.post(
         "/interfaces/new/",
         {
-            "code": "int-050", "name": "Orders to ERP", "source_system": source.pk, "target_system": target.pk,
-            "pattern": "sync_api", "platform": "boomi", "owner_team": team_a.pk, "status": "proposed",
-            "criticality": "high", "tags": "orders, Finance",
+            "code": "int-050",
+            "name": "Orders to ERP",
+            "source_system": source.pk,
+            "target_system": target.pk,
+            "pattern": "sync_api",
+            "platform": "boomi",
+            "owner_team": team_a.pk,
+            "status": "proposed",
+            "criticality": "high",
+            "tags": "orders, Finance",
         },
     )
     assert response.status_code == 302 and response["Location"] == "/interfaces/INT-050/"
@@ -112,8 +137,17 @@ def test_form_errors_keep_nothing(signed_in, team_a):
     system = SystemFactory(owner_team=team_a)
     response = signed_in.post(
         "/interfaces/new/",
-        {"code": "INT-051", "name": "Loop", "source_system": system.pk, "target_system": system.pk,
-         "pattern": "sync_api", "platform": "boomi", "owner_team": team_a.pk, "status": "proposed", "criticality": "low"},
+        {
+            "code": "INT-051",
+            "name": "Loop",
+            "source_system": system.pk,
+            "target_system": system.pk,
+            "pattern": "sync_api",
+            "platform": "boomi",
+            "owner_team": team_a.pk,
+            "status": "proposed",
+            "criticality": "low",
+        },
     )
     assert response.status_code == 200
     assert "Source and target must be different systems." in response.content.decode()
@@ -135,7 +169,12 @@ def test_live_validation_returns_the_fields_errors_only(signed_in, team_a, inter
 
 
 def test_live_validation_of_a_valid_field_is_empty(signed_in, team_a):
-    response = signed_in.post("/interfaces/new/", {"code": "INT-777", "_validate": "1"}, HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER_NAME="code")
+    response = signed_in.post(
+        "/interfaces/new/",
+        {"code": "INT-777", "_validate": "1"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TRIGGER_NAME="code",
+    )
     assert response.content.decode().strip() == ""
 
 
@@ -177,9 +216,15 @@ def test_flow_map_data(signed_in, team_a, team_b):
     data = signed_in.get("/map/data.json").json()
     assert sorted(e["code"] for e in data["edges"]) == ["INT-001", "INT-002"]
     assert len(data["nodes"]) == 4
-    assert [e["code"] for e in signed_in.get("/map/data.json?team=team-a").json()["edges"]] == ["INT-001"]
-    assert [e["code"] for e in signed_in.get("/map/data.json?pattern=batch_file").json()["edges"]] == ["INT-002"]
-    assert [e["code"] for e in signed_in.get("/map/data.json?status=retired").json()["edges"]] == ["INT-003"]
+    assert [e["code"] for e in signed_in.get("/map/data.json?team=team-a").json()["edges"]] == [
+        "INT-001"
+    ]
+    assert [
+        e["code"] for e in signed_in.get("/map/data.json?pattern=batch_file").json()["edges"]
+    ] == ["INT-002"]
+    assert [e["code"] for e in signed_in.get("/map/data.json?status=retired").json()["edges"]] == [
+        "INT-003"
+    ]
 
 
 @pytest.mark.parametrize("url", ["/interfaces/", "/systems/", "/endpoints/", "/environments/"])

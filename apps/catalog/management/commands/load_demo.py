@@ -14,9 +14,15 @@ class Command(BaseCommand):
     def handle(self, *args, port, **options):
         result = demo.load(password=os.environ.get("DEMO_PASSWORD") or None, port=port)
         if result["password"]:
-            self.stdout.write(self.style.SUCCESS("Demo sign-ins (users admin, lead, engineer, viewer):"))
+            self.stdout.write(
+                self.style.SUCCESS("Demo sign-ins (users admin, lead, engineer, viewer):")
+            )
             self.stdout.write(f"  password: {result['password']}")
             if not os.environ.get("DEMO_PASSWORD"):
-                self.stdout.write("  (generated now and shown once; set DEMO_PASSWORD to choose your own)")
+                self.stdout.write(
+                    "  (generated now and shown once; set DEMO_PASSWORD to choose your own)"
+                )
         else:
-            self.stdout.write("Demo data present; demo passwords unchanged (set DEMO_PASSWORD to reset them).")
+            self.stdout.write(
+                "Demo data present; demo passwords unchanged (set DEMO_PASSWORD to reset them)."
+            )

@@ -19,7 +19,9 @@ class Command(BaseCommand):
             if CIPHERTEXT_FIELD not in {f.name for f in model._meta.concrete_fields}:
                 continue
             rotated = 0
-            rows = model._default_manager.exclude(**{CIPHERTEXT_FIELD: ""}).values_list("pk", CIPHERTEXT_FIELD)
+            rows = model._default_manager.exclude(**{CIPHERTEXT_FIELD: ""}).values_list(
+                "pk", CIPHERTEXT_FIELD
+            )
             for pk, token in rows.iterator(chunk_size=500):
                 if secrets.needs_rotation(token):
                     with transaction.atomic():
@@ -29,4 +31,6 @@ class Command(BaseCommand):
                     rotated += 1
             self.stdout.write(f"{model._meta.label}: {rotated} re-encrypted")
             total += rotated
-        self.stdout.write(self.style.SUCCESS(f"Done: {total} credentials re-encrypted with the current key."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Done: {total} credentials re-encrypted with the current key.")
+        )
