@@ -2,6 +2,7 @@
 
 from dataclasses import asdict
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch
 from django.shortcuts import get_object_or_404
@@ -202,6 +203,12 @@ class ApiSpecSerializer(serializers.ModelSerializer):
         if bool(attrs.get("content")) == bool(attrs.get("file")):
             raise serializers.ValidationError(
                 {"content": "Give the document as content or as a file, not both."}
+            )
+        limit = settings.PONTIS_SPEC_MAX_BYTES
+        upload = attrs.get("file")
+        if upload is not None and upload.size > limit:
+            raise serializers.ValidationError(
+                {"file": f"The file is {upload.size // 1024} KB; the limit is {limit // 1024} KB."}
             )
         return attrs
 

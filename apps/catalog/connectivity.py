@@ -70,6 +70,8 @@ def run_check(check: EndpointCheck) -> str | None:
     endpoint = Endpoint.objects.select_related("environment", "interface").get(pk=check.endpoint_id)
     jobs.heartbeat(check, done=0, total=1, note=f"GET {endpoint.base_url}")
     try:
+        if endpoint.rate_limit_per_second:
+            egress.rate_limiter.acquire(f"endpoint-{endpoint.pk}", endpoint.rate_limit_per_second)
         url, headers = authorised_request(endpoint, endpoint.base_url)
         response = egress.request(
             "GET",

@@ -34,6 +34,7 @@ import importlib.util
 import json
 import math
 import re
+import time
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -75,8 +76,9 @@ SUPPORTED_TEXT = (
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 DEFAULT_MAX_DEPTH = 64
-DEFAULT_MAX_NODES = 1_000_000
+DEFAULT_MAX_NODES = 500_000
 DEFAULT_MAX_ALIASES = 10_000
+DEFAULT_PARSE_SECONDS = 1.5
 MAX_NUMBER_CHARS = 64  # digits of an integer, characters of a number literal
 MAX_PROBLEMS = 50  # problems reported by one SpecError
 MAX_CHANGES = 2_000  # changes reported by one diff
@@ -92,6 +94,20 @@ def _limit(name: str, default: int) -> int:
         return int(getattr(settings, name, default))
     except Exception:  # no Django, settings not configured (yet), or a bad value
         return default
+
+
+def _setting_float(name: str, default: float) -> float:
+    try:
+        from django.conf import settings
+
+        return float(getattr(settings, name, default))
+    except Exception:  # no Django, settings not configured (yet), or a bad value
+        return default
+
+
+def _parse_seconds() -> float:
+    """Time budget for reading one YAML document (a safety net beside the size limits)."""
+    return _setting_float("PONTIS_SPEC_PARSE_SECONDS", DEFAULT_PARSE_SECONDS)
 
 
 def _limits() -> tuple[int, int, int, int]:
@@ -271,7 +287,9 @@ def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 class _JsonSyntaxError(SpecError):
-    pass
+    def __init__(self, problems: list[SpecProblem], offset: int):
+        super().__init__(problems)
+        self.offset = offset
 
 
 def _load_json(text: str, max_depth: int) -> Any:
@@ -285,7 +303,8 @@ def _load_json(text: str, max_depth: int) -> Any:
         raise _fail("", f"the document nests deeper than {max_depth} levels")
     except json.JSONDecodeError as exc:
         raise _JsonSyntaxError(
-            [SpecProblem("", f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")]
+            [SpecProblem("", f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")],
+            exc.pos - (len(text) - len(text.lstrip())),
         )
     except ValueError as exc:  # Python's limit on integer digits
         match = re.search("[0-9]{" + str(MAX_NUMBER_CHARS + 1) + ",}", text)
@@ -305,6 +324,18 @@ _YAML_RESOLVER = yaml.resolver.Resolver()
 _YAML_CONSTRUCTOR = yaml.constructor.SafeConstructor()
 # First characters for which a plain YAML scalar may be something other than a string.
 _YAML_SPECIAL_FIRST = frozenset(k for k in yaml.resolver.Resolver.yaml_implicit_resolvers if k)
+# Frequent plain words, resolved once (YAML 1.1 as PyYAML reads it: yes/no/on/off are booleans).
+_YAML_PLAIN_WORDS: dict[str, Any] = {}
+_PLAIN_WORDS = "true True TRUE false False FALSE yes Yes YES no No NO on On ON off Off OFF"
+for _word in [*_PLAIN_WORDS.split(), "null", "Null", "NULL", "~"]:  # noqa: SIM905
+    _tag = _YAML_RESOLVER.resolve(yaml.ScalarNode, _word, (True, False))
+    _YAML_PLAIN_WORDS[_word] = (
+        None
+        if _tag.endswith(":null")
+        else _YAML_CONSTRUCTOR.bool_values[_word.lower()]
+        if _tag.endswith(":bool")
+        else _word
+    )
 
 
 class _Frame:
@@ -489,40 +520,64 @@ class _YamlBuilder:
             self.anchors[frame.anchor] = (value, frame.size, frame.height)
         self._add(value, frame.size, frame.height, event)
 
-    def build(self, text: str) -> Any:
+    def build(self, text: str, deadline: float) -> Any:
         scalar_event = yaml.ScalarEvent
         special = _YAML_SPECIAL_FIRST
+        words = _YAML_PLAIN_WORDS
         stack = self.stack
         max_nodes = self.max_nodes
+        events = 0
         try:
             for event in yaml.parse(text, Loader=_YAML_LOADER):
+                events += 1
+                if not events & 0xFFF and time.monotonic() > deadline:
+                    raise self._error(
+                        f"the YAML document is too large to read in time ({events:,} items "
+                        "read); simplify it or upload it as JSON",
+                        event,
+                    )
                 # Fast path: an untagged, unanchored scalar inside a container.
                 if (
-                    type(event) is scalar_event
-                    and stack
-                    and event.tag is None
-                    and event.anchor is None
+                    type(event) is not scalar_event
+                    or not stack
+                    or event.tag is not None
+                    or event.anchor is not None
                 ):
-                    top = stack[-1]
-                    value = event.value
-                    if top.is_map and top.key is _NO_KEY:
-                        if value != "<<" and value not in top.container:
-                            top.key = value
-                            continue
-                    elif top.key is not _MERGE and (
-                        not event.implicit[0] or (value and value[0] not in special)
+                    self._event(event)
+                    continue
+                top = stack[-1]
+                value = event.value
+                if top.is_map and top.key is _NO_KEY:
+                    if value != "<<" and value not in top.container:
+                        top.key = value
+                    else:
+                        self._event(event)
+                    continue
+                if top.key is _MERGE:
+                    self._event(event)
+                    continue
+                if event.implicit[0] and value and value[0] in special:
+                    if value in words:
+                        value = words[value]
+                    elif (
+                        value.isdigit()
+                        and value.isascii()
+                        and (value[0] != "0" or len(value) == 1)
+                        and len(value) <= MAX_NUMBER_CHARS
                     ):
-                        self.nodes += 1
-                        if self.nodes > max_nodes:
-                            self._count(0, event)
-                        if top.is_map:
-                            top.container[top.key] = value
-                            top.key = _NO_KEY
-                        else:
-                            top.container.append(value)
-                        top.size += 1
+                        value = int(value)
+                    else:
+                        self._event(event)
                         continue
-                self._event(event)
+                self.nodes += 1
+                if self.nodes > max_nodes:
+                    self._count(0, event)
+                if top.is_map:
+                    top.container[top.key] = value
+                    top.key = _NO_KEY
+                else:
+                    top.container.append(value)
+                top.size += 1
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -604,8 +659,8 @@ class _YamlBuilder:
                 raise _fail("", "the file holds several YAML documents; upload one per spec")
 
 
-def _load_yaml(text: str, max_depth: int, max_nodes: int, max_aliases: int) -> Any:
-    return _YamlBuilder(max_depth, max_nodes, max_aliases).build(text)
+def _load_yaml(text: str, max_depth: int, max_nodes: int, max_aliases: int, deadline: float) -> Any:
+    return _YamlBuilder(max_depth, max_nodes, max_aliases).build(text, deadline)
 
 
 def load_document(raw: bytes | str, filename: str | None = None) -> dict:
@@ -615,6 +670,7 @@ def load_document(raw: bytes | str, filename: str | None = None) -> dict:
     object: too large, binary, invalid syntax, an alias bomb, too deep, a number too long,
     duplicate keys, non-JSON YAML types, or a top level that is not an object.
     """
+    deadline = time.monotonic() + _parse_seconds()
     max_bytes, max_depth, max_nodes, max_aliases = _limits()
     text = _decode(raw, max_bytes)
     stripped = text.lstrip()
@@ -630,14 +686,16 @@ def load_document(raw: bytes | str, filename: str | None = None) -> dict:
             doc = _load_json(text, max_depth)
             from_json = True
         except _JsonSyntaxError as json_error:
-            if is_json_name:
+            # YAML flow style ({openapi: 3.0.0, ...}) fails as JSON at once; a document that
+            # fails further on is broken JSON, and is not parsed a second time.
+            if is_json_name or json_error.offset > 64:
                 raise
             try:
-                doc = _load_yaml(text, max_depth, max_nodes, max_aliases)
+                doc = _load_yaml(text, max_depth, max_nodes, max_aliases, deadline)
             except SpecError as yaml_error:
                 raise yaml_error if is_yaml_name else json_error
     else:
-        doc = _load_yaml(text, max_depth, max_nodes, max_aliases)
+        doc = _load_yaml(text, max_depth, max_nodes, max_aliases, deadline)
     if not isinstance(doc, dict):
         raise _fail(
             "", f"the top level must be an object (a mapping of keys), not {_json_type(doc)}"
@@ -718,6 +776,26 @@ class _Scan:
         return json_pointer([*self.tokens(obj), *extra])
 
 
+_SPECIAL_KEYS = frozenset({*_REF_KEYS, "$id", "$schema", "$anchor", "$dynamicAnchor"})
+
+
+def _collect_keywords(scan: _Scan, node: dict) -> None:
+    for keyword in _REF_KEYS:
+        value = node.get(keyword)
+        if type(value) is str:
+            scan.refs.append((node, keyword, value))
+    value = node.get("$id")
+    if type(value) is str:
+        scan.ids.append((node, value))
+    value = node.get("$schema")
+    if type(value) is str:
+        scan.dialects.append((node, value))
+    for keyword in ("$anchor", "$dynamicAnchor"):
+        value = node.get(keyword)
+        if type(value) is str:
+            scan.anchors.setdefault(value, node)
+
+
 def _scan(doc: Any) -> _Scan:
     """Check that ``doc`` is a bounded tree of JSON values and find its references."""
     _, max_depth, max_nodes, _ = _limits()
@@ -727,58 +805,53 @@ def _scan(doc: Any) -> _Scan:
     parents = scan.parents
     count = 0
     max_int_bits = int(MAX_NUMBER_CHARS * 3.33)
-    # (node, depth, in_data, is_name_map)
+    special_keys = _SPECIAL_KEYS
+    data_keys = _DATA_KEYS
+    name_maps = _NAME_MAPS
+    # (node, depth, in_data, is_name_map); children are pushed in reverse so that they are
+    # visited, and their references listed, in document order.
     stack: list[tuple[Any, int, bool, bool]] = [(doc, 1, False, False)]
+    pop, push = stack.pop, stack.append
     while stack:
-        node, depth, in_data, name_map = stack.pop()
-        if depth > max_depth:
-            raise _fail(scan.pointer(node), f"the document nests deeper than {max_depth} levels")
+        node, depth, in_data, name_map = pop()
+        count += len(node)
+        if count > max_nodes:
+            raise _fail("", f"the document has more than {max_nodes:,} values")
+        nid = id(node)
         if type(node) is dict:
-            nid = id(node)
             # A string-valued "$ref" is a reference even in a map of names: a property that
             # is really called "$ref" would have a schema (an object) as its value.
-            if not in_data:
-                for keyword in _REF_KEYS:
-                    value = node.get(keyword)
-                    if type(value) is str:
-                        scan.refs.append((node, keyword, value))
-                value = node.get("$id")
-                if type(value) is str:
-                    scan.ids.append((node, value))
-                value = node.get("$schema")
-                if type(value) is str:
-                    scan.dialects.append((node, value))
-                for keyword in ("$anchor", "$dynamicAnchor"):
-                    value = node.get(keyword)
-                    if type(value) is str:
-                        scan.anchors.setdefault(value, node)
-            items = node.items()
+            if not in_data and not node.keys().isdisjoint(special_keys):
+                _collect_keywords(scan, node)
+            items: Any = reversed(node.items())
             is_dict = True
         else:
-            nid = id(node)
-            items = enumerate(node)
+            items = zip(range(len(node) - 1, -1, -1), reversed(node), strict=True)
             is_dict = False
-        children: list[tuple[Any, int, bool, bool]] = []
         for key, value in items:
-            count += 1
-            if count > max_nodes:
-                raise _fail("", f"the document has more than {max_nodes:,} values")
-            if is_dict and type(key) is not str:
-                raise _fail(
-                    scan.pointer(node), f"key {_short(key)!r} is not a string (JSON keys are)"
-                )
             kind = type(value)
             if kind is str or kind is bool or value is None:
-                continue
-            if kind is dict or kind is list:
+                pass
+            elif kind is dict or kind is list:
+                if not value:
+                    if depth >= max_depth:
+                        raise _fail(
+                            scan.pointer(node, key),
+                            f"the document nests deeper than {max_depth} levels",
+                        )
+                    continue
                 parents[id(value)] = (nid, key)
                 if is_dict and not in_data and not name_map:
-                    child_data = key in _DATA_KEYS or (key == "examples" and kind is list)
-                    child_map = not child_data and key in _NAME_MAPS
+                    child_data = key in data_keys or (key == "examples" and kind is list)
+                    child_map = not child_data and key in name_maps
                 else:
                     child_data = in_data
                     child_map = False
-                children.append((value, depth + 1, child_data, child_map))
+                if depth >= max_depth:
+                    raise _fail(
+                        scan.pointer(value), f"the document nests deeper than {max_depth} levels"
+                    )
+                push((value, depth + 1, child_data, child_map))
             elif kind is int:
                 if value.bit_length() > max_int_bits and len(str(abs(value))) > MAX_NUMBER_CHARS:
                     raise _fail(
@@ -797,7 +870,10 @@ def _scan(doc: Any) -> _Scan:
                     scan.pointer(node, key),
                     f"a value of type {type(value).__name__} is not JSON",
                 )
-        stack.extend(reversed(children))
+            if is_dict and type(key) is not str:
+                raise _fail(
+                    scan.pointer(node), f"key {_short(key)!r} is not a string (JSON keys are)"
+                )
     return scan
 
 
@@ -1975,6 +2051,7 @@ class _Differ:
         self.work = 0
         self.keys: list[tuple[int, int, str]] = []
         self.old_path = ""  # the old spelling of the path being compared (OpenAPI)
+        self.deadline = time.monotonic() + _setting_float("PONTIS_SPEC_DIFF_SECONDS", 1.0)
 
     # emission --------------------------------------------------------------------------
     def emit(self, kind: str, tokens: list[Any], message: str, breaking: bool) -> None:
@@ -2033,7 +2110,8 @@ class _Differ:
         if key in self.active or depth > MAX_DIFF_DEPTH:
             return ()
         self.work += 1
-        if self.work > MAX_DIFF_WORK:
+        if self.work > MAX_DIFF_WORK or (not self.work & 0xFF and time.monotonic() > self.deadline):
+            self.work = MAX_DIFF_WORK + 1  # stop here, and stay stopped
             self.diff.truncated = True
             return ()
         self.active.add(key)

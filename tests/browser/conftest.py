@@ -13,10 +13,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
 ]
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls of the
-# test's own setup are still synchronous and safe.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 
 @pytest.fixture(scope="session")
 def browser():

@@ -50,12 +50,13 @@ def test_readyz_names_the_unreachable_database(client):
 def test_readyz_against_a_real_unreachable_broker(client, settings):
     from config.celery import app
 
-    original = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
-    try:
+    from kombu import Connection
+
+    # Nothing listens on port 1: a real connection attempt that is refused.
+    with mock.patch.object(
+        app, "connection_for_write", lambda: Connection("redis://127.0.0.1:1/0")
+    ):
         response = client.get("/readyz")
-    finally:
-        app.conf.broker_url = original
     assert response.status_code == 503
     assert "broker" in response.json()["detail"]
 
@@ -111,6 +112,12 @@ def test_content_security_policy_forbids_inline_scripts(client):
     )
 
 
+def production_env(**extra) -> dict:
+    env = {**os.environ, **extra}
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set by the browser tests' event loop only
+    return env
+
+
 def test_check_deploy_with_production_settings_is_clean(tmp_path):
     env = {
         **os.environ,
@@ -121,6 +128,7 @@ def test_check_deploy_with_production_settings_is_clean(tmp_path):
         "PONTIS_VAR_DIR": str(tmp_path),
         "PONTIS_TESTING": "false",
     }
+    env = production_env(**env)
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         env=env,
