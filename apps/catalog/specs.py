@@ -556,7 +556,7 @@ class _YamlBuilder:
                 if top.key is _MERGE:
                     self._event(event)
                     continue
-                if event.implicit[0] and value and value[0] in special:
+                if event.implicit[0] and (not value or value[0] in special):
                     if value in words:
                         value = words[value]
                     elif (

@@ -48,9 +48,9 @@ def test_readyz_names_the_unreachable_database(client):
 
 
 def test_readyz_against_a_real_unreachable_broker(client, settings):
-    from config.celery import app
-
     from kombu import Connection
+
+    from config.celery import app
 
     # Nothing listens on port 1: a real connection attempt that is refused.
     with mock.patch.object(
