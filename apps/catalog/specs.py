@@ -11,6 +11,12 @@ Safety rules (RELIABILITY.md, "Uploads and parsers"):
 
 * Size, nesting depth, node count (after YAML alias expansion), YAML alias count and number
   length are bounded; every limit gives a clear error instead of a crash or a stall.
+  Settings (all optional): ``PONTIS_SPEC_MAX_BYTES`` (5 MB), ``PONTIS_SPEC_MAX_DEPTH`` (64),
+  ``PONTIS_SPEC_MAX_NODES`` (500,000), ``PONTIS_SPEC_MAX_YAML_ALIASES`` (10,000), and two
+  time budgets that are safety nets beside them: ``PONTIS_SPEC_PARSE_SECONDS`` (1.5; reading
+  YAML, whose parser manages ~1 µs per item, so a 5 MB file of tiny items would not finish
+  in 2 s; JSON is parsed in C and needs none) and ``PONTIS_SPEC_DIFF_SECONDS`` (1.0; comparing
+  schemas, after which the diff is returned with ``truncated=True``).
 * YAML is read from the event stream of the safe (C, when available) parser, iteratively:
   no Python object tags, no sets or binary, timestamps kept as the text that was written,
   duplicate keys refused, aliases copied under an expansion budget (a "billion laughs"
@@ -35,7 +41,7 @@ import json
 import math
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -428,7 +434,7 @@ class _YamlBuilder:
                 raise self._error(exc.message, event)
             try:
                 return _YAML_CONSTRUCTOR.construct_yaml_int(node)
-            except ValueError:
+            except Exception:  # PyYAML raises ValueError or IndexError on odd explicit tags
                 raise self._error(f"{_short(value)!r} is not a valid integer", event)
         if tag == _YAML_TAG + "float":
             try:
@@ -437,7 +443,7 @@ class _YamlBuilder:
                 raise self._error(exc.message, event)
             try:
                 number = _YAML_CONSTRUCTOR.construct_yaml_float(node)
-            except ValueError:
+            except Exception:
                 raise self._error(f"{_short(value)!r} is not a valid number", event)
             if not math.isfinite(number):
                 raise self._error(
@@ -1897,7 +1903,12 @@ def _deref(doc: dict, node: Any) -> Any:
 
 
 def list_operations(summary_kind: str, doc: Any) -> list[Operation]:
-    """The operations (OpenAPI, AsyncAPI) or schemas (JSON Schema) a spec declares."""
+    """The operations (OpenAPI, AsyncAPI) or schemas (JSON Schema) a spec declares.
+
+    ``doc`` should have passed :func:`validate_spec`; anything malformed is skipped rather
+    than guessed at. OpenAPI 3.1 ``webhooks`` are not listed: they are requests the API
+    makes, not operations a contract test can call.
+    """
     if summary_kind not in KINDS:
         raise _fail(
             "", f"unknown spec kind {_short(summary_kind)!r}; expected one of {', '.join(KINDS)}"
@@ -2130,68 +2141,42 @@ class _Differ:
     def _compare(self, old_r: Any, new_r: Any, direction: str, depth: int) -> list[_Entry]:
         o = self.flatten(self.old, old_r)
         n = self.flatten(self.new, new_r)
-        entries: list[_Entry] = []
-        strict = direction in _STRICT_REMOVAL
+        strict = direction in _STRICT_REMOVAL  # removing a field breaks whoever reads it
+        reader = direction == "response"  # the client only reads: new required is fine
+        out: list[_Entry] = []
+
+        def here(kind: str, detail: str, breaking: bool, tokens: tuple = ()) -> None:
+            out.append(_Entry(tokens, "", kind, detail, breaking, False))
+
+        def field_change(name: str, kind: str, detail: str, breaking: bool) -> None:
+            out.append(_Entry(("properties", name), name, kind, detail, breaking, True))
+
+        def nested(tokens: tuple, label: str, old_sub: Any, new_sub: Any) -> None:
+            for sub in self.compare(old_sub, new_sub, direction, depth + 1):
+                out.append(
+                    replace(sub, tokens=(*tokens, *sub.tokens), label=_join(label, sub.label))
+                )
 
         o_types, n_types = _types(o), _types(n)
         if o_types and n_types and o_types != n_types:
-            entries.append(
-                _Entry(
-                    (),
-                    "",
-                    "type-changed",
-                    f"type changed from {_fmt_types(o_types)} to {_fmt_types(n_types)}",
-                    True,
-                    False,
-                )
+            here(
+                "type-changed",
+                f"type changed from {_fmt_types(o_types)} to {_fmt_types(n_types)}",
+                True,
             )
         o_enum, n_enum = o.get("enum"), n.get("enum")
         if isinstance(o_enum, list) and isinstance(n_enum, list) and o_enum != n_enum:
             o_keys = {_compact(v): v for v in o_enum}
             n_keys = {_compact(v): v for v in n_enum}
-            for k, v in o_keys.items():
-                if k not in n_keys:
-                    entries.append(
-                        _Entry(
-                            ("enum",),
-                            "",
-                            "enum-value-removed",
-                            f"enum value {_compact(v)} removed",
-                            True,
-                            False,
-                        )
-                    )
-            for k, v in n_keys.items():
-                if k not in o_keys:
-                    entries.append(
-                        _Entry(
-                            ("enum",),
-                            "",
-                            "enum-value-added",
-                            f"enum value {_compact(v)} added",
-                            False,
-                            False,
-                        )
-                    )
+            for key in [k for k in o_keys if k not in n_keys]:
+                here("enum-value-removed", f"enum value {key} removed", True, ("enum",))
+            for key in [k for k in n_keys if k not in o_keys]:
+                here("enum-value-added", f"enum value {key} added", False, ("enum",))
         elif isinstance(n_enum, list) and "enum" not in o:
-            entries.append(
-                _Entry(
-                    ("enum",),
-                    "",
-                    "enum-restricted",
-                    "values now restricted to an enum",
-                    direction != "response",
-                    False,
-                )
-            )
-        if o.get("description") != n.get("description") and (
-            isinstance(o.get("description"), str) or isinstance(n.get("description"), str)
-        ):
-            entries.append(
-                _Entry(
-                    ("description",), "", "description-changed", "description changed", False, False
-                )
-            )
+            here("enum-restricted", "values now restricted to an enum", not reader, ("enum",))
+        o_text, n_text = o.get("description"), n.get("description")
+        if o_text != n_text and (isinstance(o_text, str) or isinstance(n_text, str)):
+            here("description-changed", "description changed", False, ("description",))
 
         o_props, n_props = _obj(o.get("properties")), _obj(n.get("properties"))
         o_req = {r for r in _list(o.get("required")) if isinstance(r, str)}
@@ -2199,115 +2184,60 @@ class _Differ:
         removed = [k for k in o_props if k not in n_props]
         added = [k for k in n_props if k not in o_props]
         renamed: dict[str, str] = {}
-        if strict:
+        if strict:  # a removed field beside an added one of the same type: probably renamed
             free = list(added)
             for name in removed:
-                sig = _types(self.flatten(self.old, o_props[name]))
-                if not sig:
-                    continue
+                signature = _types(self.flatten(self.old, o_props[name]))
                 match = next(
-                    (a for a in free if _types(self.flatten(self.new, n_props[a])) == sig), None
+                    (a for a in free if _types(self.flatten(self.new, n_props[a])) == signature),
+                    None,
                 )
-                if match is not None:
+                if signature and match is not None:
                     renamed[name] = match
                     free.remove(match)
-        paired = set(renamed.values())
         for name in removed:
-            tokens = ("properties", name)
             if name in renamed:
-                entries.append(
-                    _Entry(
-                        tokens,
-                        name,
-                        "renamed",
-                        f"renamed to '{renamed[name]}' "
-                        "(one field removed and one of the same type added)",
-                        True,
-                        True,
-                    )
+                detail = (
+                    f"renamed to '{renamed[name]}' (one field removed and one of the same type "
+                    "added)"
                 )
+                field_change(name, "renamed", detail, True)
             else:
-                entries.append(_Entry(tokens, name, "removed", "removed", strict, True))
+                field_change(name, "removed", "removed", strict)
         for name in added:
-            if name in paired:
+            if name in renamed.values():
                 continue
-            tokens = ("properties", name)
-            if name in n_req and direction != "response":
-                entries.append(
-                    _Entry(tokens, name, "added-required", "added as required", True, True)
-                )
+            if name in n_req and not reader:
+                field_change(name, "added-required", "added as required", True)
             else:
-                entries.append(_Entry(tokens, name, "added", "added", False, True))
+                field_change(name, "added", "added", False)
         for name, new_prop in n_props.items():
             if name not in o_props:
                 continue
-            tokens = ("properties", name)
-            if name in n_req and name not in o_req and direction != "response":
-                entries.append(_Entry(tokens, name, "made-required", "made required", True, True))
+            if name in n_req and name not in o_req and not reader:
+                field_change(name, "made-required", "made required", True)
             elif name in o_req and name not in n_req:
-                entries.append(
-                    _Entry(
-                        tokens,
-                        name,
-                        "made-optional",
-                        "made optional (it may be absent)",
-                        direction == "response",
-                        True,
-                    )
-                )
-            for sub in self.compare(o_props[name], new_prop, direction, depth + 1):
-                label = name + (
-                    "." + sub.label if sub.label and not sub.label.startswith("[]") else sub.label
-                )
-                entries.append(
-                    _Entry(
-                        ("properties", name, *sub.tokens),
-                        label,
-                        sub.kind,
-                        sub.detail,
-                        sub.breaking,
-                        sub.field_kind,
-                    )
-                )
+                field_change(name, "made-optional", "made optional (it may be absent)", reader)
+            nested(("properties", name), name, o_props[name], new_prop)
 
-        o_items, n_items = o.get("items"), n.get("items")
-        if isinstance(o_items, dict) and isinstance(n_items, dict):
-            for sub in self.compare(o_items, n_items, direction, depth + 1):
-                label = "[]" + (
-                    "." + sub.label if sub.label and not sub.label.startswith("[]") else sub.label
-                )
-                entries.append(
-                    _Entry(
-                        ("items", *sub.tokens),
-                        label,
-                        sub.kind,
-                        sub.detail,
-                        sub.breaking,
-                        sub.field_kind,
-                    )
-                )
-        for keyword in ("oneOf", "anyOf", "additionalProperties"):
+        if isinstance(o.get("items"), dict) and isinstance(n.get("items"), dict):
+            nested(("items",), "[]", o["items"], n["items"])
+        for keyword in ("oneOf", "anyOf"):
             o_sub, n_sub = o.get(keyword), n.get(keyword)
-            pairs: list[tuple[tuple, Any, Any]] = []
             if isinstance(o_sub, list) and isinstance(n_sub, list):
-                pairs = [
-                    ((keyword, i), a, b) for i, (a, b) in enumerate(zip(o_sub, n_sub, strict=False))
-                ]
-            elif isinstance(o_sub, dict) and isinstance(n_sub, dict):
-                pairs = [((keyword,), o_sub, n_sub)]
-            for tokens, a, b in pairs:
-                for sub in self.compare(a, b, direction, depth + 1):
-                    entries.append(
-                        _Entry(
-                            (*tokens, *sub.tokens),
-                            sub.label,
-                            sub.kind,
-                            sub.detail,
-                            sub.breaking,
-                            sub.field_kind,
-                        )
-                    )
-        return entries
+                for i, (a, b) in enumerate(zip(o_sub, n_sub, strict=False)):
+                    nested((keyword, i), "", a, b)
+        o_extra, n_extra = o.get("additionalProperties"), n.get("additionalProperties")
+        if isinstance(o_extra, dict) and isinstance(n_extra, dict):
+            nested(("additionalProperties",), "*", o_extra, n_extra)
+        return out
+
+
+def _join(prefix: str, label: str) -> str:
+    """Dotted field path: ("lines", "[].quantity") -> "lines[].quantity"."""
+    if not prefix or not label:
+        return prefix or label
+    return prefix + label if label.startswith("[]") else f"{prefix}.{label}"
 
 
 def _types(schema: Any) -> frozenset[str]:

@@ -7,6 +7,7 @@ from apps.demo_partner import views
 app_name = "demo_partner"
 
 urlpatterns = [
+    path("", views.index, name="index"),
     path("customers/", views.customer_list, name="customer-list"),
     path("customers/<str:customer_id>/", views.customer_detail, name="customer-detail"),
     path("orders/", views.order_list, name="order-list"),

@@ -178,6 +178,21 @@ def _enum_filter(request: HttpRequest, name: str, allowed: tuple[str, ...]) -> s
 
 
 @partner_api("GET")
+def index(request):
+    """The API root: what it serves, so that a connectivity check has a 200 to find."""
+    return JsonResponse(
+        {
+            "name": "Demo Partner API",
+            "resources": {
+                "customers": request.build_absolute_uri("customers/"),
+                "orders": request.build_absolute_uri("orders/"),
+                "invoices": request.build_absolute_uri("invoices/"),
+            },
+        }
+    )
+
+
+@partner_api("GET")
 def customer_list(request):
     return paginated(request, data.dataset().customers)
 

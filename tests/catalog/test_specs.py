@@ -1473,7 +1473,7 @@ def test_openapi_diff_removing_a_request_enum_value_and_a_request_field():
                                 "schema": {
                                     "type": "object",
                                     "properties": {
-                                        "kind": {"type": "string", "enum": ["a", "b"]},
+                                        "kind": {"type": "string", "enum": ["a", "b", "c", "d"]},
                                         "legacy": {"type": "string"},
                                     },
                                 }
@@ -1487,10 +1487,13 @@ def test_openapi_diff_removing_a_request_enum_value_and_a_request_field():
     )
     new = copy.deepcopy(old)
     schema = new["paths"]["/o"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    schema["properties"]["kind"]["enum"] = ["a"]
+    schema["properties"]["kind"]["enum"] = ["d", "a"]
     del schema["properties"]["legacy"]
     diff = diff_specs(old, new)
-    assert [c.kind for c in diff.breaking] == ["enum-value-removed"]
+    assert [c.message for c in diff.breaking] == [
+        "POST /o request body: field 'kind' enum value \"b\" removed",
+        "POST /o request body: field 'kind' enum value \"c\" removed",
+    ]
     assert [c.kind for c in diff.compatible] == ["request-field-removed"]
 
 
@@ -1987,3 +1990,20 @@ def test_random_plausible_openapi_versions_diff_consistently(old, new):
                 assert any(
                     loc.startswith(specs.json_pointer(["paths", path])) for loc in removed
                 ), key
+
+
+YAML_PIECES = [
+    "a: ", "b: ", "<<: ", "? ", ": ", "- ", "  ", "\n", "\n  ", "\n    ", "[", "]", "{", "}", ", ",
+    "&x ", "&y ", "*x", "*y", "!!int ", "!!str ", "!!map ", "!!float ", "!!binary ", "!custom ",
+    "1", "-2", "0x1F", "1.5", ".inf", "~", "null", "yes", "'q'", '"w"', "2024-01-01", "---\n",
+    "|\n  text\n", "$ref: ", "'#/a'", "http://127.0.0.1:9/x",
+]  # fmt: skip
+
+
+@HYPOTHESIS
+@given(pieces=st.lists(st.sampled_from(YAML_PIECES), max_size=40))
+def test_random_yaml_constructs_only_load_or_raise_spec_error(pieces):
+    result = _only_spec_errors(load_document, "".join(pieces))
+    if not isinstance(result, SpecError):
+        assert json.loads(json.dumps(result)) == result
+        _only_spec_errors(validate_spec, result)
