@@ -1,5 +1,7 @@
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView
+
+from apps.core.api_docs import SwaggerUIView
 
 urlpatterns = [
     path("", include("apps.core.urls")),
@@ -7,6 +9,6 @@ urlpatterns = [
     path("accounts/", include("apps.accounts.urls")),
     path("api/v1/", include(("config.api_urls", "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", SwaggerUIView.as_view(url_name="api-schema"), name="api-docs"),
     path("demo-partner/", include("apps.demo_partner.urls")),
 ]

@@ -143,3 +143,11 @@ def test_viewer_sees_no_edit_controls(page, estate):
     page.goto("/")
     assert page.locator("text=New interface").count() == 0
     shot(page, "viewer")
+
+
+def test_api_docs_render_offline(page, estate):
+    sign_in(page, "engineer")
+    page.goto("/api/docs/")
+    page.wait_for_selector(".swagger-ui .opblock-tag")
+    assert page.locator(".swagger-ui .opblock-tag", has_text="interfaces").count() >= 1
+    shot(page, "api-docs")
