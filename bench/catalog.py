@@ -588,7 +588,11 @@ def time_url(client, url: str, headers: dict) -> list[float]:
 
 
 def main() -> int:
-    database = common.prepare_database()
+    try:
+        database = common.prepare_database()
+    except common.BenchError as exc:
+        print(f"catalog benchmark failed: {exc}", file=sys.stderr)
+        return 1
     try:
         return run(database)
     except common.BenchError as exc:

@@ -60,7 +60,8 @@ def prepare_database() -> BenchDatabase:
     """
     os.environ["PONTIS_VAR_DIR"] = str(BENCH_VAR_DIR)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    BENCH_VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # STATIC_ROOT lives under the var directory; whitenoise warns on every start without it.
+    (BENCH_VAR_DIR / "static").mkdir(parents=True, exist_ok=True)
 
     url = os.environ.get("DATABASE_URL", "")
     if not url:

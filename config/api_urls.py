@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from apps.accounts.api import ApiTokenViewSet, MeView, TeamViewSet
+from apps.accounts.api import ApiTokenViewSet, MeView, TeamViewSet, UserViewSet
 from apps.catalog.api import (
     ApiSpecViewSet,
     EndpointCheckViewSet,
@@ -16,6 +16,7 @@ router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("teams", TeamViewSet, basename="team")
 router.register("tokens", ApiTokenViewSet, basename="token")
+router.register("users", UserViewSet, basename="user")
 router.register("systems", SystemViewSet, basename="system")
 router.register("environments", EnvironmentViewSet, basename="environment")
 router.register("interfaces", InterfaceViewSet, basename="interface")

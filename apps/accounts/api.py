@@ -46,6 +46,64 @@ class MeSerializer(serializers.ModelSerializer):
         fields = ["id", "username", "first_name", "last_name", "email", "role", "teams"]
 
 
+class UserSerializer(serializers.ModelSerializer):
+    teams = serializers.SlugRelatedField(slug_field="slug", many=True, queryset=Team.objects.all())
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "username",
+            "first_name",
+            "last_name",
+            "email",
+            "role",
+            "teams",
+            "is_active",
+            "last_login",
+        ]
+        read_only_fields = ["username", "first_name", "last_name", "email", "last_login"]
+
+
+class UserViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """People: everyone reads; admins change roles, team membership and access."""
+
+    serializer_class = UserSerializer
+    search_fields = ["username", "first_name", "last_name", "email"]
+    ordering_fields = ["username", "role", "last_login"]
+    filterset_fields = ["role", "is_active"]
+
+    def get_queryset(self):
+        return User.objects.prefetch_related("teams").order_by("username")
+
+    def check_permissions(self, request):
+        super().check_permissions(request)
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not request.user.is_portal_admin:
+            raise exceptions.PermissionDenied("Only admins change roles and team membership.")
+
+    def perform_update(self, serializer):
+        user = serializer.instance
+        new_role = serializer.validated_data.get("role", user.role)
+        active = serializer.validated_data.get("is_active", user.is_active)
+        if (
+            user == self.request.user
+            and not user.is_superuser
+            and (new_role != "admin" or not active)
+        ):
+            raise serializers.ValidationError(
+                {"role": "You cannot take away your own admin role or access."}
+            )
+        with transaction.atomic():
+            before = audit.snapshot(user)
+            instance = serializer.save()
+            audit.record(self.request.user, instance, AuditAction.UPDATE, before)
+
+
 class MeView(APIView):
     @extend_schema(responses=MeSerializer)
     def get(self, request):

@@ -7,7 +7,7 @@ from django.db.models import ProtectedError
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
-from django.views.generic import DeleteView
+from django.views.generic import CreateView, DeleteView, UpdateView
 from django.views.generic.edit import FormMixin
 
 from apps.accounts import policy
@@ -89,3 +89,51 @@ class AuditedDeleteView(WriteAccessMixin, DeleteView):
             return redirect(obj.get_absolute_url())
         messages.success(self.request, f"Deleted {obj}.")
         return redirect(self.get_success_url())
+
+
+class AuditedCreateView(WriteAccessMixin, LiveValidationMixin, CreateView):
+    template_name = "form.html"
+    forbidden_message = "You may only create objects owned by your own teams."
+
+    def m2m_values(self, form) -> dict:
+        return {}
+
+    def check_team(self, form) -> bool:
+        team = form.cleaned_data.get("owner_team")
+        return policy.can_create_for_team(self.request.user, team.pk if team else None)
+
+    def form_valid(self, form):
+        if not self.check_team(form):
+            form.add_error(None, self.forbidden_message)
+            return self.form_invalid(form)
+        try:
+            self.object = audit.save_with_audit(
+                self.request.user, form.instance, m2m=self.m2m_values(form)
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, f"Created {self.object}.")
+        return redirect(self.object.get_absolute_url())
+
+
+class AuditedUpdateView(WriteAccessMixin, LiveValidationMixin, UpdateView):
+    template_name = "form.html"
+
+    def m2m_values(self, form) -> dict:
+        return {}
+
+    def form_valid(self, form):
+        team = form.cleaned_data.get("owner_team")
+        if team is not None and not policy.can_create_for_team(self.request.user, team.pk):
+            form.add_error("owner_team", "You may only give objects to your own teams.")
+            return self.form_invalid(form)
+        try:
+            self.object = audit.save_with_audit(
+                self.request.user, form.instance, m2m=self.m2m_values(form)
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, f"Saved {self.object}.")
+        return redirect(self.object.get_absolute_url())

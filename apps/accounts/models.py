@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.models import TimeStampedModel
@@ -34,6 +35,9 @@ class Team(TimeStampedModel):
     def policy_team_id(self):
         return None  # teams are managed by admins only
 
+    def get_absolute_url(self):
+        return reverse("accounts:team_detail", args=[self.slug])
+
 
 class User(AbstractUser):
     """A person (or a machine account) with one role and membership in teams."""
@@ -41,7 +45,7 @@ class User(AbstractUser):
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
     teams = models.ManyToManyField(Team, blank=True, related_name="members")
 
-    AUDIT_EXCLUDE_FIELDS = ("password", "last_login")
+    AUDIT_EXCLUDE_FIELDS = ("password", "last_login", "groups", "user_permissions", "date_joined")
 
     @property
     def is_viewer(self) -> bool:
@@ -54,6 +58,12 @@ class User(AbstractUser):
     @property
     def can_write(self) -> bool:
         return self.is_active and not self.is_viewer
+
+    def policy_team_id(self):
+        return None  # roles and memberships are managed by admins only
+
+    def get_absolute_url(self):
+        return reverse("accounts:user_list") + f"?q={self.username}"
 
     def team_ids(self) -> frozenset[int]:
         """The ids of the user's teams, read once per user object."""

@@ -1,8 +1,11 @@
 import django_filters
 from django.db.models import Q
 
+from apps.accounts.models import Team
+
 from apps.catalog.models import (
     ApiSpec,
+    AuthType,
     Criticality,
     Endpoint,
     Environment,
@@ -17,8 +20,14 @@ from apps.catalog.models import (
 
 class SystemFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
-    kind = django_filters.ChoiceFilter(choices=SystemKind.choices)
-    owner_team = django_filters.CharFilter(field_name="owner_team__slug", label="Team")
+    kind = django_filters.ChoiceFilter(choices=SystemKind.choices, empty_label="All kinds")
+    owner_team = django_filters.ModelChoiceFilter(
+        field_name="owner_team",
+        to_field_name="slug",
+        queryset=Team.objects.all(),
+        label="Team",
+        empty_label="All teams",
+    )
 
     class Meta:
         model = System
@@ -38,14 +47,29 @@ class EnvironmentFilter(django_filters.FilterSet):
 
 class InterfaceFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
-    status = django_filters.MultipleChoiceFilter(choices=LifecycleStatus.choices)
-    pattern = django_filters.ChoiceFilter(choices=Pattern.choices)
-    platform = django_filters.ChoiceFilter(choices=Platform.choices)
-    criticality = django_filters.ChoiceFilter(choices=Criticality.choices)
-    owner_team = django_filters.CharFilter(field_name="owner_team__slug", label="Team")
-    system = django_filters.NumberFilter(method="filter_system", label="System id")
+    status = django_filters.ChoiceFilter(
+        choices=LifecycleStatus.choices, empty_label="All statuses"
+    )
+    pattern = django_filters.ChoiceFilter(choices=Pattern.choices, empty_label="All patterns")
+    platform = django_filters.ChoiceFilter(choices=Platform.choices, empty_label="All platforms")
+    criticality = django_filters.ChoiceFilter(
+        choices=Criticality.choices, empty_label="Any criticality"
+    )
+    owner_team = django_filters.ModelChoiceFilter(
+        field_name="owner_team",
+        to_field_name="slug",
+        queryset=Team.objects.all(),
+        label="Team",
+        empty_label="All teams",
+    )
+    system = django_filters.ModelChoiceFilter(
+        queryset=System.objects.only("id", "name"),
+        method="filter_system",
+        label="System",
+        empty_label="Any system",
+    )
     tag = django_filters.CharFilter(field_name="tags__name", label="Tag")
-    holds_personal_data = django_filters.BooleanFilter()
+    holds_personal_data = django_filters.BooleanFilter(label="Personal data")
 
     class Meta:
         model = Interface
@@ -70,14 +94,18 @@ class InterfaceFilter(django_filters.FilterSet):
         )
 
     def filter_system(self, queryset, name, value):
-        return queryset.filter(Q(source_system_id=value) | Q(target_system_id=value))
+        return queryset.filter(Q(source_system=value) | Q(target_system=value))
 
 
 class EndpointFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     interface = django_filters.CharFilter(field_name="interface__code", label="Interface code")
-    environment = django_filters.CharFilter(field_name="environment__slug", label="Environment")
-    auth_type = django_filters.CharFilter()
+    environment = django_filters.ModelChoiceFilter(
+        to_field_name="slug", queryset=Environment.objects.all(), empty_label="All environments"
+    )
+    auth_type = django_filters.ChoiceFilter(
+        choices=AuthType.choices, empty_label="Any auth", label="Auth"
+    )
 
     class Meta:
         model = Endpoint

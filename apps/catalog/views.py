@@ -13,7 +13,9 @@ from django.views.generic import CreateView, DetailView, FormView, UpdateView
 
 from apps.accounts import policy
 from apps.accounts.mixins import (
+    AuditedCreateView,
     AuditedDeleteView,
+    AuditedUpdateView,
     LiveValidationMixin,
     WriteAccessMixin,
     apply_validation_error,
@@ -109,53 +111,6 @@ class HistoryMixin:
         context["history"] = audit.history_for(self.object)[:50]
         context["can_change"] = policy.can_change(self.request.user, self.object)
         return context
-
-
-class AuditedCreateView(WriteAccessMixin, LiveValidationMixin, CreateView):
-    template_name = "catalog/form.html"
-
-    def m2m_values(self, form) -> dict:
-        return {}
-
-    def check_team(self, form) -> bool:
-        team = form.cleaned_data.get("owner_team")
-        return policy.can_create_for_team(self.request.user, team.pk if team else None)
-
-    def form_valid(self, form):
-        if not self.check_team(form):
-            form.add_error(None, "You may only create objects owned by your own teams.")
-            return self.form_invalid(form)
-        try:
-            self.object = services.save_audited(
-                self.request.user, form.instance, m2m=self.m2m_values(form)
-            )
-        except ValidationError as exc:
-            apply_validation_error(form, exc)
-            return self.form_invalid(form)
-        messages.success(self.request, f"Created {self.object}.")
-        return redirect(self.object.get_absolute_url())
-
-
-class AuditedUpdateView(WriteAccessMixin, LiveValidationMixin, UpdateView):
-    template_name = "catalog/form.html"
-
-    def m2m_values(self, form) -> dict:
-        return {}
-
-    def form_valid(self, form):
-        team = form.cleaned_data.get("owner_team")
-        if team is not None and not policy.can_create_for_team(self.request.user, team.pk):
-            form.add_error("owner_team", "You may only give objects to your own teams.")
-            return self.form_invalid(form)
-        try:
-            self.object = services.save_audited(
-                self.request.user, form.instance, m2m=self.m2m_values(form)
-            )
-        except ValidationError as exc:
-            apply_validation_error(form, exc)
-            return self.form_invalid(form)
-        messages.success(self.request, f"Saved {self.object}.")
-        return redirect(self.object.get_absolute_url())
 
 
 # ---------------------------------------------------------------- systems
@@ -265,6 +220,7 @@ class EnvironmentDetail(LoginRequiredMixin, HistoryMixin, DetailView):
 class EnvironmentCreate(AuditedCreateView):
     form_class = EnvironmentForm
     extra_context = {"title": "New environment"}
+    forbidden_message = "Only admins create environments."
 
     def check_team(self, form):
         return self.request.user.is_portal_admin
@@ -425,7 +381,7 @@ class EndpointDetail(LoginRequiredMixin, HistoryMixin, DetailView):
 
 class EndpointFormMixin:
     form_class = EndpointForm
-    template_name = "catalog/form.html"
+    template_name = "form.html"
 
     def form_valid(self, form):
         try:

@@ -55,6 +55,7 @@ def _api_path(template: str, objects: dict) -> str:
         "specs": {"id": objects["spec"].pk},
         "endpoint-checks": {"id": objects["check"].pk},
         "tags": {"id": 1},
+        "users": {"id": objects["token"].user_id},
     }[resource]
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), template)
 
@@ -106,8 +107,10 @@ def _ui_path(route: str, objects: dict) -> str:
         "endpoints": objects["endpoint"].pk,
         "endpoint-checks": objects["check"].pk,
         "tokens": objects["token"].pk,
+        "people": objects["token"].user_id,
     }
     path = "/" + route.lstrip("^").rstrip("$")
+    path = path.replace("<slug:slug>", objects["team"].slug)
     path = path.replace("<str:code>", objects["interface"].code).replace("<int:version>", "1")
     first = path.strip("/").split("/")[0] if path.strip("/") else ""
     if first == "accounts":
