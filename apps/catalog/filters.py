@@ -2,7 +2,6 @@ import django_filters
 from django.db.models import Q
 
 from apps.accounts.models import Team
-
 from apps.catalog.models import (
     ApiSpec,
     AuthType,
