@@ -91,49 +91,50 @@ class AuditedDeleteView(WriteAccessMixin, DeleteView):
         return redirect(self.get_success_url())
 
 
-class AuditedCreateView(WriteAccessMixin, LiveValidationMixin, CreateView):
+class AuditedFormMixin(WriteAccessMixin, LiveValidationMixin):
+    """Saves the form's object through ``audit.save_with_audit``; domain errors become form errors."""
+
     template_name = "form.html"
-    forbidden_message = "You may only create objects owned by your own teams."
+    success_verb = "Saved"
 
     def m2m_values(self, form) -> dict:
         return {}
+
+    def refusal(self, form) -> str | None:
+        """Why this user may not save this form, or None."""
+        return None
+
+    def form_valid(self, form):
+        refusal = self.refusal(form)
+        if refusal:
+            form.add_error(None, refusal)
+            return self.form_invalid(form)
+        try:
+            self.object = audit.save_with_audit(
+                self.request.user, form.instance, m2m=self.m2m_values(form)
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, f"{self.success_verb} {self.object}.")
+        return redirect(self.object.get_absolute_url())
+
+
+class AuditedCreateView(AuditedFormMixin, CreateView):
+    success_verb = "Created"
+    forbidden_message = "You may only create objects owned by your own teams."
 
     def check_team(self, form) -> bool:
         team = form.cleaned_data.get("owner_team")
         return policy.can_create_for_team(self.request.user, team.pk if team else None)
 
-    def form_valid(self, form):
-        if not self.check_team(form):
-            form.add_error(None, self.forbidden_message)
-            return self.form_invalid(form)
-        try:
-            self.object = audit.save_with_audit(
-                self.request.user, form.instance, m2m=self.m2m_values(form)
-            )
-        except ValidationError as exc:
-            apply_validation_error(form, exc)
-            return self.form_invalid(form)
-        messages.success(self.request, f"Created {self.object}.")
-        return redirect(self.object.get_absolute_url())
+    def refusal(self, form):
+        return None if self.check_team(form) else self.forbidden_message
 
 
-class AuditedUpdateView(WriteAccessMixin, LiveValidationMixin, UpdateView):
-    template_name = "form.html"
-
-    def m2m_values(self, form) -> dict:
-        return {}
-
-    def form_valid(self, form):
+class AuditedUpdateView(AuditedFormMixin, UpdateView):
+    def refusal(self, form):
         team = form.cleaned_data.get("owner_team")
         if team is not None and not policy.can_create_for_team(self.request.user, team.pk):
-            form.add_error("owner_team", "You may only give objects to your own teams.")
-            return self.form_invalid(form)
-        try:
-            self.object = audit.save_with_audit(
-                self.request.user, form.instance, m2m=self.m2m_values(form)
-            )
-        except ValidationError as exc:
-            apply_validation_error(form, exc)
-            return self.form_invalid(form)
-        messages.success(self.request, f"Saved {self.object}.")
-        return redirect(self.object.get_absolute_url())
+            return "You may only give objects to your own teams."
+        return None

@@ -243,55 +243,51 @@ class EndpointCheckSerializer(serializers.ModelSerializer):
         read_only_fields = [f for f in fields if f != "endpoint"]
 
 
-def _django_errors(exc: ValidationError) -> serializers.ValidationError:
-    return serializers.ValidationError(
-        exc.message_dict if hasattr(exc, "error_dict") else exc.messages
-    )
-
-
 class CatalogViewSet(viewsets.ModelViewSet):
-    """Reads for everyone signed in; writes through the policy and the audited services."""
+    """Reads for everyone signed in; writes through the policy and the audited services.
 
-    history_serializer = AuditEntrySerializer
+    ``team_field`` names the field that decides the owner team: ``owner_team``
+    itself, ``interface`` (whose owner team counts), or None for admin-only objects.
+    """
 
-    def team_id_for_create(self, validated: dict) -> int | None:
-        raise NotImplementedError
+    team_field: str | None = None
 
-    def build_instance(self, validated: dict, instance=None):
-        instance = instance or self.queryset.model()
-        for name, value in validated.items():
-            setattr(instance, name, value)
-        return instance
-
-    def save(self, instance, validated):
-        return services.save_audited(self.request.user, instance)
+    def owner_team_id(self, values: dict) -> int | None:
+        related = values.get(self.team_field) if self.team_field else None
+        if related is None:
+            return None
+        return related.owner_team_id if self.team_field == "interface" else related.pk
 
     def perform_create(self, serializer):
         if not policy.can_create_for_team(
-            self.request.user, self.team_id_for_create(serializer.validated_data)
+            self.request.user, self.owner_team_id(serializer.validated_data)
         ):
             raise exceptions.PermissionDenied(
                 "You may only create objects owned by your own teams."
             )
-        self._save(serializer, None)
+        self._save(serializer, self.queryset.model())
 
     def perform_update(self, serializer):
-        new_team = self.team_id_for_create(
-            {**self._current(serializer.instance), **serializer.validated_data}
-        )
+        instance = serializer.instance
+        current = {self.team_field: getattr(instance, self.team_field)} if self.team_field else {}
+        new_team = self.owner_team_id({**current, **serializer.validated_data})
         if not policy.can_create_for_team(self.request.user, new_team):
             raise exceptions.PermissionDenied("You may only give objects to your own teams.")
-        self._save(serializer, serializer.instance)
-
-    def _current(self, instance) -> dict:
-        return {}
+        self._save(serializer, instance)
 
     def _save(self, serializer, instance):
-        validated = dict(serializer.validated_data)
         try:
-            serializer.instance = self.save(self.build_instance(validated, instance), validated)
+            serializer.instance = self.save_instance(instance, dict(serializer.validated_data))
         except ValidationError as exc:
-            raise _django_errors(exc)
+            raise serializers.ValidationError(
+                exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+            )
+
+    def save_instance(self, instance, validated: dict):
+        """Applies the validated values and saves through the domain service."""
+        for name, value in validated.items():
+            setattr(instance, name, value)
+        return services.save_audited(self.request.user, instance)
 
     def perform_destroy(self, instance):
         services.delete_audited(self.request.user, instance)
@@ -305,6 +301,7 @@ class CatalogViewSet(viewsets.ModelViewSet):
 
 
 class SystemViewSet(CatalogViewSet):
+    team_field = "owner_team"
     queryset = System.objects.all()
     serializer_class = SystemSerializer
     filterset_class = SystemFilter
@@ -322,12 +319,6 @@ class SystemViewSet(CatalogViewSet):
             .order_by("name")
         )
 
-    def team_id_for_create(self, validated):
-        return validated["owner_team"].pk if validated.get("owner_team") else None
-
-    def _current(self, instance):
-        return {"owner_team": instance.owner_team}
-
 
 class EnvironmentViewSet(CatalogViewSet):
     queryset = Environment.objects.all()
@@ -340,11 +331,9 @@ class EnvironmentViewSet(CatalogViewSet):
     def get_queryset(self):
         return Environment.objects.for_user(self.request.user).order_by("position", "name")
 
-    def team_id_for_create(self, validated):
-        return None  # admins only
-
 
 class InterfaceViewSet(CatalogViewSet):
+    team_field = "owner_team"
     queryset = Interface.objects.all()
     serializer_class = InterfaceSerializer
     filterset_class = InterfaceFilter
@@ -367,33 +356,20 @@ class InterfaceViewSet(CatalogViewSet):
             .order_by("code")
         )
 
-    def team_id_for_create(self, validated):
-        return validated["owner_team"].pk if validated.get("owner_team") else None
-
-    def _current(self, instance):
-        return {"owner_team": instance.owner_team}
-
-    def build_instance(self, validated, instance=None):
-        validated.pop("tags", None)
-        return super().build_instance(validated, instance)
-
-    def _save(self, serializer, instance):
-        tag_names = serializer.validated_data.get("tags")
-        validated = {k: v for k, v in serializer.validated_data.items() if k != "tags"}
+    def save_instance(self, instance, validated):
+        tag_names = validated.pop("tags", None)
+        for name, value in validated.items():
+            setattr(instance, name, value)
         m2m = {}
         if tag_names is not None:
             m2m["tags"] = [
                 Tag.objects.get_or_create(name=name)[0] for name in dict.fromkeys(tag_names)
             ]
-        try:
-            serializer.instance = services.save_audited(
-                self.request.user, self.build_instance(validated, instance), m2m=m2m
-            )
-        except ValidationError as exc:
-            raise _django_errors(exc)
+        return services.save_audited(self.request.user, instance, m2m=m2m)
 
 
 class EndpointViewSet(CatalogViewSet):
+    team_field = "interface"
     queryset = Endpoint.objects.all()
     serializer_class = EndpointSerializer
     filterset_class = EndpointFilter
@@ -407,21 +383,11 @@ class EndpointViewSet(CatalogViewSet):
             .order_by("interface__code", "environment__position")
         )
 
-    def team_id_for_create(self, validated):
-        return validated["interface"].owner_team_id if validated.get("interface") else None
-
-    def _current(self, instance):
-        return {"interface": instance.interface}
-
-    def _save(self, serializer, instance):
-        validated = dict(serializer.validated_data)
+    def save_instance(self, instance, validated):
         credentials = validated.pop("credentials", None)
-        try:
-            serializer.instance = services.save_endpoint(
-                self.request.user, self.build_instance(validated, instance), credentials
-            )
-        except ValidationError as exc:
-            raise _django_errors(exc)
+        for name, value in validated.items():
+            setattr(instance, name, value)
+        return services.save_endpoint(self.request.user, instance, credentials)
 
     @extend_schema(request=None, responses={202: EndpointCheckSerializer})
     @action(detail=True, methods=["post"])
@@ -435,6 +401,7 @@ class EndpointViewSet(CatalogViewSet):
 class ApiSpecViewSet(CatalogViewSet):
     """Spec versions are immutable: upload a new version instead of editing one."""
 
+    team_field = "interface"
     http_method_names = ["get", "post", "delete", "head", "options"]
     queryset = ApiSpec.objects.all()
     serializer_class = ApiSpecSerializer
@@ -451,23 +418,15 @@ class ApiSpecViewSet(CatalogViewSet):
             queryset = queryset.defer("content", "document", "operations")
         return queryset.order_by("interface__code", "-version")
 
-    def team_id_for_create(self, validated):
-        return validated["interface"].owner_team_id if validated.get("interface") else None
-
-    def _save(self, serializer, instance):
-        data = serializer.validated_data
-        upload = data.get("file")
-        raw = upload.read() if upload else data["content"]
-        try:
-            serializer.instance = services.upload_spec(
-                self.request.user,
-                data["interface"],
-                raw,
-                filename=upload.name if upload else "",
-                notes=data.get("notes", ""),
-            )
-        except ValidationError as exc:
-            raise _django_errors(exc)
+    def save_instance(self, instance, validated):
+        upload = validated.get("file")
+        return services.upload_spec(
+            self.request.user,
+            validated["interface"],
+            upload.read() if upload else validated["content"],
+            filename=upload.name if upload else "",
+            notes=validated.get("notes", ""),
+        )
 
     @extend_schema(
         parameters=[
