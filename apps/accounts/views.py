@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.generic import DetailView
+from django_htmx.http import HttpResponseClientRedirect
 
 from apps.accounts import policy
 from apps.accounts.api import revoke_token
@@ -62,6 +63,8 @@ def revoke(request, pk):
     token = get_object_or_404(ApiToken, pk=pk, user=request.user)
     revoke_token(request.user, token)
     messages.success(request, f"Revoked {token.name}.")
+    if request.htmx:
+        return HttpResponseClientRedirect(reverse("accounts:tokens"))
     return redirect("accounts:tokens")
 
 

@@ -53,8 +53,10 @@ def save_endpoint(actor, endpoint: Endpoint, credentials: dict | None = None) ->
                 }
             )
         endpoint.set_credentials({name: credentials.get(name) for name in allowed})
-    elif not allowed:
-        endpoint.set_credentials({})
+    elif set(endpoint.credential_fields_set) - set(allowed):
+        # The auth type changed: keep only what the new one takes.
+        stored = endpoint.get_credentials()
+        endpoint.set_credentials({name: stored.get(name) for name in allowed})
     try:
         return save_audited(actor, endpoint)
     except IntegrityError:

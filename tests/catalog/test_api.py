@@ -212,7 +212,7 @@ def test_problem_json_for_malformed_json(engineer, api_as):
 
 
 def test_large_json_body_is_refused_with_413(engineer, api_as, settings):
-    body = '{"name": "' + "x" * (6 * 1024 * 1024) + '"}'
+    body = '{"name": "' + "x" * (50 * 1024 * 1024) + '"}'
     response = api_as(engineer).generic(
         "POST", "/api/v1/systems/", body, content_type="application/json"
     )
@@ -336,3 +336,26 @@ def test_rotate_secrets_reencrypts_with_the_new_key(settings, interface_a, envir
     call_command("rotate_secrets", stdout=__import__("io").StringIO())
     settings.PONTIS_SECRET_KEYS = settings.PONTIS_SECRET_KEYS[:1]
     assert Endpoint.objects.get().get_credentials() == {"token": "t0ken-value"}
+
+
+def test_switching_auth_type_drops_credentials_it_does_not_take(
+    engineer, api_as, interface_a, environment
+):
+    client = api_as(engineer)
+    created = client.post(
+        "/api/v1/endpoints/",
+        {
+            "interface": interface_a.code,
+            "environment": environment.slug,
+            "base_url": "https://erp.example.com/",
+            "auth_type": "basic",
+            "credentials": {"username": "svc", "password": "pw-123456"},
+        },
+        format="json",
+    ).json()
+    response = client.patch(
+        f"/api/v1/endpoints/{created['id']}/", {"auth_type": "none"}, format="json"
+    )
+    assert response.status_code == 200
+    assert response.json()["credential_fields_set"] == []
+    assert Endpoint.objects.get().credentials_ciphertext == ""
