@@ -312,10 +312,7 @@ class SystemViewSet(CatalogViewSet):
         return (
             System.objects.for_user(self.request.user)
             .select_related("owner_team")
-            .annotate(
-                interface_count=Count("outbound_interfaces", distinct=True)
-                + Count("inbound_interfaces", distinct=True)
-            )
+            .with_interface_count()
             .order_by("name")
         )
 

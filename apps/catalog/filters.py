@@ -61,12 +61,7 @@ class InterfaceFilter(django_filters.FilterSet):
         label="Team",
         empty_label="All teams",
     )
-    system = django_filters.ModelChoiceFilter(
-        queryset=System.objects.only("id", "name"),
-        method="filter_system",
-        label="System",
-        empty_label="Any system",
-    )
+    system = django_filters.CharFilter(method="filter_system", label="System")
     tag = django_filters.CharFilter(field_name="tags__name", label="Tag")
     holds_personal_data = django_filters.BooleanFilter(label="Personal data")
 
@@ -93,7 +88,12 @@ class InterfaceFilter(django_filters.FilterSet):
         )
 
     def filter_system(self, queryset, name, value):
-        return queryset.filter(Q(source_system=value) | Q(target_system=value))
+        """Interfaces from or to a system, by id (API) or by part of its name."""
+        if value.isdigit():
+            return queryset.filter(Q(source_system_id=value) | Q(target_system_id=value))
+        return queryset.filter(
+            Q(source_system__name__icontains=value) | Q(target_system__name__icontains=value)
+        )
 
 
 class EndpointFilter(django_filters.FilterSet):

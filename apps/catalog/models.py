@@ -23,6 +23,15 @@ class SystemKind(models.TextChoices):
 class SystemQuerySet(PolicyQuerySet):
     team_lookup = "owner_team"
 
+    def with_interface_count(self):
+        """Annotates ``interface_count``: interfaces sending from or receiving into the system."""
+        from apps.core.queries import related_count
+
+        return self.annotate(
+            interface_count=related_count(Interface, "source_system")
+            + related_count(Interface, "target_system")
+        )
+
 
 class System(TimeStampedModel):
     """An application at one end of an interface (CRM, ERP, HRIS, a partner…)."""

@@ -140,10 +140,7 @@ class SystemList(FilteredListView):
         return (
             System.objects.for_user(self.request.user)
             .select_related("owner_team")
-            .annotate(
-                interface_count=Count("outbound_interfaces", distinct=True)
-                + Count("inbound_interfaces", distinct=True)
-            )
+            .with_interface_count()
         )
 
 
