@@ -4,7 +4,7 @@ from dataclasses import asdict
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Prefetch
+from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, serializers, status, viewsets
@@ -32,6 +32,7 @@ from apps.catalog.models import (
 )
 from apps.core import audit
 from apps.core.models import AuditEntry
+from apps.core.queries import related_count
 
 
 class AuditEntrySerializer(serializers.ModelSerializer):
@@ -497,4 +498,6 @@ class TagViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["name", "interface_count"]
 
     def get_queryset(self):
-        return Tag.objects.annotate(interface_count=Count("interfaces")).order_by("name")
+        return Tag.objects.annotate(
+            interface_count=related_count(Interface.tags.through, "tag")
+        ).order_by("name")

@@ -221,7 +221,12 @@ class Interface(TimeStampedModel):
 
     class Meta:
         ordering = ["code"]
-        indexes = [models.Index(fields=["owner_team", "status"]), models.Index(fields=["name"])]
+        indexes = [
+            models.Index(fields=["owner_team", "status"]),
+            models.Index(fields=["name"]),
+            models.Index(fields=["status", "updated_at"]),
+            models.Index(fields=["updated_at"]),
+        ]
 
     def __str__(self):
         return f"{self.code} {self.name}"

@@ -44,6 +44,7 @@ from apps.catalog.models import (
 from apps.core import audit
 from apps.core.listing import FilteredListView
 from apps.core.models import AuditEntry
+from apps.core.queries import related_count
 
 # ---------------------------------------------------------------- home and search
 
@@ -195,7 +196,7 @@ class EnvironmentList(FilteredListView):
 
     def base_queryset(self):
         return Environment.objects.for_user(self.request.user).annotate(
-            endpoint_count=Count("endpoints")
+            endpoint_count=related_count(Endpoint, "environment")
         )
 
 
@@ -276,6 +277,7 @@ class InterfaceList(FilteredListView):
             Interface.objects.for_user(self.request.user)
             .select_related("source_system", "target_system", "owner_team")
             .prefetch_related(Prefetch("tags", queryset=Tag.objects.only("id", "name")))
+            .defer("runbook")
         )
 
     def get_context_data(self, **kwargs):
