@@ -359,3 +359,35 @@ def test_switching_auth_type_drops_credentials_it_does_not_take(
     assert response.status_code == 200
     assert response.json()["credential_fields_set"] == []
     assert Endpoint.objects.get().credentials_ciphertext == ""
+
+
+def test_credentials_never_reach_a_log_line(
+    caplog, engineer, api_as, client, interface_a, environment, django_capture_on_commit_callbacks
+):
+    import logging
+
+    canary = "canary-L0g-5ecret-91ab"
+    caplog.set_level(logging.DEBUG)
+    api = api_as(engineer)
+    created = api.post(
+        "/api/v1/endpoints/",
+        {
+            "interface": interface_a.code,
+            "environment": environment.slug,
+            "base_url": "http://127.0.0.1:9/",
+            "auth_type": "bearer",
+            "credentials": {"token": canary},
+        },
+        format="json",
+    ).json()
+    # A connectivity check runs (eagerly here) and fails against a closed port.
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post(f"/api/v1/endpoints/{created['id']}/check/")
+    api.patch(
+        f"/api/v1/endpoints/{created['id']}/", {"credentials": {"token": "x" * 3}}, format="json"
+    )
+    client.force_login(engineer)
+    client.get(f"/endpoints/{created['id']}/")
+    assert caplog.records, "the flow logged nothing: the assertion below would prove nothing"
+    assert canary not in caplog.text
+    assert all(canary not in str(getattr(r, "args", "")) for r in caplog.records)
