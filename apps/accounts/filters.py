@@ -2,6 +2,7 @@ import django_filters
 from django.db.models import Q
 
 from apps.accounts.models import Role, Team, User
+from apps.core.listing import yes_no_filter
 
 
 class TeamFilter(django_filters.FilterSet):
@@ -17,9 +18,14 @@ class TeamFilter(django_filters.FilterSet):
 
 class UserFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
-    role = django_filters.ChoiceFilter(choices=Role.choices)
-    team = django_filters.CharFilter(field_name="teams__slug", label="Team")
-    is_active = django_filters.BooleanFilter(label="Active")
+    role = django_filters.ChoiceFilter(choices=Role.choices, empty_label="Any role")
+    team = django_filters.ModelChoiceFilter(
+        field_name="teams",
+        to_field_name="slug",
+        queryset=Team.objects.all(),
+        empty_label="Any team",
+    )
+    is_active = yes_no_filter("Active")
 
     class Meta:
         model = User

@@ -15,6 +15,7 @@ from apps.catalog.models import (
     System,
     SystemKind,
 )
+from apps.core.listing import yes_no_filter
 
 
 def matching_systems(text: str):
@@ -44,6 +45,8 @@ class SystemFilter(django_filters.FilterSet):
 class EnvironmentFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Search")
 
+    is_production = yes_no_filter("Production")
+
     class Meta:
         model = Environment
         fields = ["q", "is_production"]
@@ -68,7 +71,7 @@ class InterfaceFilter(django_filters.FilterSet):
     )
     system = django_filters.CharFilter(method="filter_system", label="System")
     tag = django_filters.CharFilter(field_name="tags__name", label="Tag")
-    holds_personal_data = django_filters.BooleanFilter(label="Personal data")
+    holds_personal_data = yes_no_filter("Personal data")
 
     class Meta:
         model = Interface

@@ -1,5 +1,7 @@
 """List pages: filters, sorting, pagination and CSV export, as one full page or its table partial."""
 
+import django_filters
+from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import Paginator
 from django.views.generic import ListView
@@ -88,3 +90,9 @@ class FilteredListView(LoginRequiredMixin, ListView):
         page_number = self.request.GET.get("page") or 1
         page = paginator.get_page(page_number)
         return paginator, page, page.object_list, page.has_other_pages()
+
+
+def yes_no_filter(label: str, **kwargs):
+    """A boolean filter that reads "Any / Yes / No" and takes true/false in the query string."""
+    choices = [("", "Any"), ("true", "Yes"), ("false", "No")]
+    return django_filters.BooleanFilter(label=label, widget=forms.Select(choices=choices), **kwargs)
