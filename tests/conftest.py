@@ -99,8 +99,63 @@ def system_a(team_a):
     return SystemFactory(name="CRM", owner_team=team_a)
 
 
+class WorkerHandle:
+    """A real Celery worker process (``celery -A config worker``) that tests may kill and restart."""
+
+    def __init__(self, env: dict, log_dir: Path):
+        self.env = env
+        self.log_dir = log_dir
+        self.process: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        log = self.log_dir / f"worker-{self.starts}.log"
+        with open(log, "w") as log_file:
+            self.process = subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "celery"),
+                    "-A",
+                    "config",
+                    "worker",
+                    "--concurrency",
+                    "2",
+                    "--pool",
+                    "prefork",
+                    "--loglevel",
+                    "INFO",
+                    "--without-heartbeat",
+                    "--without-mingle",
+                    "--without-gossip",
+                ],
+                env=self.env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while "ready." not in log.read_text():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the worker exited: {log.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"the worker did not start: {log.read_text()[-3000:]}")
+            time.sleep(0.2)
+
+    def kill(self, sig=signal.SIGKILL) -> None:
+        """Sends the signal to the worker and all its pool processes, and waits for them."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+def celery_worker_process(django_db_setup, tmp_path_factory):
     """A real Celery worker process sharing the test database and broker.
 
     Tests using it must use ``transactional_db`` so their rows are committed
@@ -124,47 +179,12 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
         "PONTIS_TESTING": "false",
         "DJANGO_SETTINGS_MODULE": "config.settings",
     }
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
-    bin_dir = Path(sys.executable).parent
-    with open(log, "w") as log_file:
-        process = subprocess.Popen(
-            [
-                str(bin_dir / "celery"),
-                "-A",
-                "config",
-                "worker",
-                "--concurrency",
-                "2",
-                "--pool",
-                "prefork",
-                "--loglevel",
-                "INFO",
-                "--without-heartbeat",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if "ready." in log.read_text():
-            break
-        if process.poll() is not None:
-            raise RuntimeError(f"the worker exited: {log.read_text()[-3000:]}")
-        time.sleep(0.2)
-    else:
-        process.kill()
-        raise RuntimeError(f"the worker did not start: {log.read_text()[-3000:]}")
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    worker = WorkerHandle(env, tmp_path_factory.mktemp("worker"))
+    worker.start()
     app.conf.task_always_eager = False
     try:
-        yield process
+        yield worker
     finally:
         app.conf.task_always_eager = True
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        worker.kill(signal.SIGTERM)

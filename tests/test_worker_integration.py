@@ -80,3 +80,81 @@ def test_worker_refuses_loopback_without_allowlist(
     check = wait_until_finished(response.json()["id"])
     assert check.status == JobStatus.FAILED
     assert "loopback" in check.error and "allowlist" in check.error
+
+
+class HangFirstServer:
+    """A loopback HTTP server whose first connection never gets an answer; later ones get 200."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.held = []
+        self.stopping = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            if self.connections == 1:
+                self.held.append(conn)  # read nothing, answer nothing
+                continue
+            conn.settimeout(2)
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            finally:
+                conn.close()
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(timeout=2)
+        for conn in self.held:
+            conn.close()
+        self.sock.close()
+
+
+def test_killed_worker_leaves_no_run_running_and_the_rerun_completes_once(
+    celery_worker_process, engineer, api_as, interface_a, environment
+):
+    from apps.core import jobs
+
+    server = HangFirstServer()
+    try:
+        endpoint = Endpoint.objects.create(
+            interface=interface_a,
+            environment=environment,
+            base_url=f"http://127.0.0.1:{server.port}/",
+            timeout_seconds=60,
+        )
+        check_id = api_as(engineer).post(f"/api/v1/endpoints/{endpoint.pk}/check/").json()["id"]
+        deadline = time.monotonic() + 30
+        while server.connections < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server.connections == 1, "the worker never called the endpoint"
+        assert EndpointCheck.objects.get(pk=check_id).status == JobStatus.RUNNING
+
+        celery_worker_process.kill()  # SIGKILL to the worker and its pool, mid-request
+        assert EndpointCheck.objects.get(pk=check_id).status == JobStatus.RUNNING
+        time.sleep(1.1)
+        assert jobs.reap_stale(lease_seconds=1) == {"requeued": 1, "failed": 0}
+
+        celery_worker_process.start()
+        check = wait_until_finished(check_id)
+        assert check.status == JobStatus.SUCCEEDED, check.error
+        assert check.attempts == 2 and check.status_code == 200
+        assert EndpointCheck.objects.filter(endpoint=endpoint).count() == 1
+    finally:
+        server.close()
