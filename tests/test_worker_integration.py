@@ -149,7 +149,7 @@ def test_killed_worker_leaves_no_run_running_and_the_rerun_completes_once(
         celery_worker_process.kill()  # SIGKILL to the worker and its pool, mid-request
         assert EndpointCheck.objects.get(pk=check_id).status == JobStatus.RUNNING
         time.sleep(1.1)
-        assert jobs.reap_stale(lease_seconds=1) == {"requeued": 1, "failed": 0}
+        assert jobs.reap_stale(lease_seconds=1) == {"requeued": 1, "failed": 0, "resent": 0}
 
         celery_worker_process.start()
         check = wait_until_finished(check_id)

@@ -42,9 +42,23 @@ def worker_name() -> str:
 
 
 def enqueue(run: JobRun) -> None:
-    """Publishes the run's task once the surrounding transaction commits."""
-    send = _registry[type(run)]
-    transaction.on_commit(lambda: send(run.pk))
+    """Publishes the run's task once the surrounding transaction commits.
+
+    The row is the truth, the message only a nudge: when the broker is down the
+    run stays queued and saved, and the sweeper in ``reap_stale`` sends it again.
+    """
+    transaction.on_commit(lambda: send(type(run), run.pk))
+
+
+def send(model: type[JobRun], run_id: int) -> bool:
+    try:
+        _registry[model](run_id)
+    except Exception as exc:  # any broker failure; the sweeper retries
+        logger.warning(
+            "could not send %s %s to the broker (%s); it stays queued", model.__name__, run_id, exc
+        )
+        return False
+    return True
 
 
 def claim(model: type[JobRun], run_id: int) -> JobRun | None:
@@ -158,12 +172,13 @@ def reap_stale(lease_seconds: int | None = None) -> dict[str, int]:
     """Re-queues or fails runs whose heartbeat is older than the lease.
 
     A run with attempts left goes back to ``queued`` and is enqueued again; one
-    without is failed as "worker lost". Safe to run from several beats at once:
-    each row moves under a conditional update.
+    without is failed as "worker lost"; a run left queued longer than the lease is
+    sent again. Safe to run from several beats at once: each row moves under a
+    conditional update.
     """
     lease = lease_seconds if lease_seconds is not None else settings.PONTIS_JOB_LEASE_SECONDS
     cutoff = timezone.now() - timedelta(seconds=lease)
-    outcome = {"requeued": 0, "failed": 0}
+    outcome = {"requeued": 0, "failed": 0, "resent": 0}
     for model in registered_models():
         stale = model.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
         for run in stale.only("pk", "attempts", "worker", "cancel_requested"):
@@ -176,6 +191,7 @@ def reap_stale(lease_seconds: int | None = None) -> dict[str, int]:
                     worker="",
                     heartbeat_at=None,
                     progress_note="re-queued after its worker was lost",
+                    updated_at=timezone.now(),
                 ):
                     outcome["requeued"] += 1
                     metrics.JOBS_REAPED.labels(model.__name__, "requeued").inc()
@@ -187,6 +203,14 @@ def reap_stale(lease_seconds: int | None = None) -> dict[str, int]:
             ):
                 outcome["failed"] += 1
                 metrics.JOBS_REAPED.labels(model.__name__, "failed").inc()
+        # Queued runs nobody took within the lease (a lost message, a broker that was
+        # down when they were created) are sent again; claim-once makes extras harmless.
+        waiting = model.objects.filter(status=JobStatus.QUEUED, updated_at__lt=cutoff)
+        for run_id in waiting.values_list("pk", flat=True):
+            if model.objects.filter(
+                pk=run_id, status=JobStatus.QUEUED, updated_at__lt=cutoff
+            ).update(updated_at=timezone.now()) and send(model, run_id):
+                outcome["resent"] += 1
     return outcome
 
 

@@ -86,7 +86,7 @@ def test_reaper_requeues_stale_run_and_sends_it_again(run, django_capture_on_com
         mock.patch.dict(jobs._registry, {EndpointCheck: sent.append}),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        assert jobs.reap_stale(lease_seconds=60) == {"requeued": 1, "failed": 0}
+        assert jobs.reap_stale(lease_seconds=60) == {"requeued": 1, "failed": 0, "resent": 0}
     run.refresh_from_db()
     assert run.status == JobStatus.QUEUED and run.worker == ""
     assert sent == [run.pk]
@@ -101,7 +101,7 @@ def test_reaper_fails_run_out_of_attempts(run):
     EndpointCheck.objects.filter(pk=run.pk).update(
         heartbeat_at=timezone.now() - timedelta(minutes=10), attempts=EndpointCheck.MAX_ATTEMPTS
     )
-    assert jobs.reap_stale(lease_seconds=60) == {"requeued": 0, "failed": 1}
+    assert jobs.reap_stale(lease_seconds=60) == {"requeued": 0, "failed": 1, "resent": 0}
     run.refresh_from_db()
     assert run.status == JobStatus.FAILED
     assert run.error.startswith("Worker lost: no heartbeat for 60 s")
@@ -109,7 +109,7 @@ def test_reaper_fails_run_out_of_attempts(run):
 
 def test_reaper_leaves_fresh_runs_alone(run):
     jobs.claim(EndpointCheck, run.pk)
-    assert jobs.reap_stale(lease_seconds=60) == {"requeued": 0, "failed": 0}
+    assert jobs.reap_stale(lease_seconds=60) == {"requeued": 0, "failed": 0, "resent": 0}
     run.refresh_from_db()
     assert run.status == JobStatus.RUNNING
 
@@ -117,4 +117,32 @@ def test_reaper_leaves_fresh_runs_alone(run):
 def test_reap_task_reports_outcome(run):
     from apps.core.tasks import reap_stale_jobs
 
-    assert reap_stale_jobs() == "requeued=0 failed=0"
+    assert reap_stale_jobs() == "requeued=0 failed=0 resent=0"
+
+
+def test_broker_down_keeps_the_run_queued_and_the_sweeper_sends_it_later(
+    engineer, api_as, interface_a, environment, django_capture_on_commit_callbacks
+):
+    from kombu.exceptions import OperationalError
+
+    endpoint = EndpointFactory(interface=interface_a, environment=environment)
+
+    def broker_down(run_id):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    with (
+        mock.patch.dict(jobs._registry, {EndpointCheck: broker_down}),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = api_as(engineer).post(f"/api/v1/endpoints/{endpoint.pk}/check/")
+    assert response.status_code == 202
+    run = EndpointCheck.objects.get()
+    assert run.status == JobStatus.QUEUED
+
+    sent = []
+    EndpointCheck.objects.filter(pk=run.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+    with mock.patch.dict(jobs._registry, {EndpointCheck: sent.append}):
+        assert jobs.reap_stale(lease_seconds=60) == {"requeued": 0, "failed": 0, "resent": 1}
+        # Just re-sent: not again on the next tick.
+        assert jobs.reap_stale(lease_seconds=60)["resent"] == 0
+    assert sent == [run.pk]
