@@ -11,6 +11,7 @@ from apps.catalog.api import (
     SystemViewSet,
     TagViewSet,
 )
+from apps.testing.api import TestCaseViewSet, TestRunViewSet  # noqa: E402
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -24,5 +25,7 @@ router.register("endpoints", EndpointViewSet, basename="endpoint")
 router.register("specs", ApiSpecViewSet, basename="spec")
 router.register("endpoint-checks", EndpointCheckViewSet, basename="endpoint-check")
 router.register("tags", TagViewSet, basename="tag")
+router.register("test-cases", TestCaseViewSet, basename="test-case")
+router.register("test-runs", TestRunViewSet, basename="test-run")
 
 urlpatterns = [path("me/", MeView.as_view(), name="me"), *router.urls]

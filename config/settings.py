@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.catalog",
+    "apps.testing",
     "apps.demo_partner",
 ]
 
@@ -255,6 +256,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SystemKindEnum": "apps.catalog.models.SystemKind",
         "SpecKindEnum": "apps.catalog.models.SpecKind",
+        "LifecycleStatusEnum": "apps.catalog.models.LifecycleStatus",
+        "JobStatusEnum": "apps.core.models.JobStatus",
     },
 }
 
@@ -299,3 +302,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# Contract-test evidence: response bodies are stored up to this size (masked).
+PONTIS_EVIDENCE_MAX_BODY_BYTES = env_int("PONTIS_EVIDENCE_MAX_BODY_BYTES", 64 * 1024)

@@ -216,6 +216,11 @@ class Interface(TimeStampedModel):
     monitoring_url = models.URLField("Monitoring link", blank=True)
     dashboard_url = models.URLField("Dashboard link", blank=True)
     tags = models.ManyToManyField(Tag, blank=True, related_name="interfaces")
+    strict_contracts = models.BooleanField(
+        "Strict contract tests",
+        default=True,
+        help_text="Undeclared response fields and undocumented status codes fail contract tests.",
+    )
 
     objects = InterfaceQuerySet.as_manager()
 

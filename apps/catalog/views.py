@@ -306,6 +306,9 @@ class InterfaceDetail(LoginRequiredMixin, HistoryMixin, DetailView):
         context["specs"] = self.object.specs.defer("content", "document").select_related(
             "uploaded_by"
         )
+        # Contract tests live in the testing app; the page reads them through the relation.
+        context["test_case_count"] = self.object.test_cases.count()
+        context["test_runs"] = self.object.test_runs.select_related("environment")[:5]
         return context
 
 

@@ -9,6 +9,7 @@ from drf_spectacular.generators import SchemaGenerator
 from apps.accounts.models import ApiToken
 from apps.catalog.models import ApiSpec, EndpointCheck
 from apps.core.models import AuditEntry
+from apps.testing.models import TestCase, TestRun
 from tests.factories import EndpointFactory
 
 UNSAFE_METHODS = ("post", "put", "patch", "delete")
@@ -29,6 +30,8 @@ def catalog_objects(interface_a, environment, team_a, admin_user):
         content_sha256="0" * 64,
     )
     check = EndpointCheck.objects.create(endpoint=endpoint)
+    case = TestCase.objects.create(interface=interface_a, name="list", path="customers/")
+    run = TestRun.objects.create(interface=interface_a, environment=environment)
     token, _ = ApiToken.issue(user=admin_user, name="someone else's")
     return {
         "interface": interface_a,
@@ -36,6 +39,8 @@ def catalog_objects(interface_a, environment, team_a, admin_user):
         "endpoint": endpoint,
         "spec": spec,
         "check": check,
+        "case": case,
+        "run": run,
         "team": team_a,
         "system": interface_a.source_system,
         "token": token,
@@ -56,6 +61,8 @@ def _api_path(template: str, objects: dict) -> str:
         "endpoint-checks": {"id": objects["check"].pk},
         "tags": {"id": 1},
         "users": {"id": objects["token"].user_id},
+        "test-cases": {"id": objects["case"].pk},
+        "test-runs": {"id": objects["run"].pk},
     }[resource]
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), template)
 

@@ -1,0 +1,249 @@
+"""REST API for test cases and test runs."""
+
+import time
+
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from apps.accounts import policy
+from apps.catalog.models import Environment, Interface
+from apps.core import audit, jobs
+from apps.core.problems import problem_response
+from apps.testing import services
+from apps.testing.junit import run_as_junit
+from apps.testing.models import TestCase, TestResult, TestRun
+
+MAX_WAIT_SECONDS = 120
+
+
+class TestCaseSerializer(serializers.ModelSerializer):
+    interface = serializers.SlugRelatedField(slug_field="code", queryset=Interface.objects.all())
+
+    class Meta:
+        model = TestCase
+        fields = [
+            "id",
+            "interface",
+            "name",
+            "kind",
+            "scenario",
+            "description",
+            "method",
+            "path",
+            "query",
+            "headers",
+            "body",
+            "variables",
+            "send_credentials",
+            "expected_statuses",
+            "validate_schema",
+            "assertions",
+            "max_latency_ms",
+            "tags",
+            "is_active",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class TestCaseViewSet(viewsets.ModelViewSet):
+    serializer_class = TestCaseSerializer
+    search_fields = ["name", "path", "interface__code"]
+    ordering_fields = ["name", "created_at", "interface__code"]
+    filterset_fields = {"interface__code": ["exact"], "kind": ["exact"], "is_active": ["exact"]}
+
+    def get_queryset(self):
+        return (
+            TestCase.objects.for_user(self.request.user)
+            .select_related("interface")
+            .order_by("interface__code", "name")
+        )
+
+    def _save(self, serializer, instance):
+        interface = serializer.validated_data.get("interface") or instance.interface
+        if not policy.can_create_for_team(self.request.user, interface.owner_team_id):
+            raise exceptions.PermissionDenied(
+                "You may only write test cases of your own teams' interfaces."
+            )
+        for name, value in serializer.validated_data.items():
+            setattr(instance, name, value)
+        try:
+            serializer.instance = services.save_case(self.request.user, instance)
+        except ValidationError as exc:
+            raise serializers.ValidationError(
+                exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+            )
+
+    def perform_create(self, serializer):
+        self._save(serializer, TestCase())
+
+    def perform_update(self, serializer):
+        self._save(serializer, serializer.instance)
+
+    def perform_destroy(self, instance):
+        audit.delete_with_audit(self.request.user, instance)
+
+
+class TestResultSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TestResult
+        fields = [
+            "id",
+            "case",
+            "case_name",
+            "outcome",
+            "checks",
+            "request",
+            "response",
+            "elapsed_ms",
+            "correlation_id",
+            "error",
+            "created_at",
+        ]
+
+
+class TestRunSerializer(serializers.ModelSerializer):
+    interface = serializers.SlugRelatedField(slug_field="code", queryset=Interface.objects.all())
+    environment = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Environment.objects.all()
+    )
+    case_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+    spec_version = serializers.IntegerField(source="spec.version", read_only=True, default=None)
+
+    class Meta:
+        model = TestRun
+        fields = [
+            "id",
+            "interface",
+            "environment",
+            "tag",
+            "case_ids",
+            "status",
+            "progress_done",
+            "progress_total",
+            "progress_note",
+            "passed",
+            "failed",
+            "errored",
+            "spec_version",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = [
+            "status",
+            "progress_done",
+            "progress_total",
+            "progress_note",
+            "passed",
+            "failed",
+            "errored",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class TestRunViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Start a run (202), follow it, wait for it, read its results, export JUnit XML, cancel it."""
+
+    serializer_class = TestRunSerializer
+    ordering_fields = ["created_at"]
+    filterset_fields = {
+        "interface__code": ["exact"],
+        "environment__slug": ["exact"],
+        "status": ["exact"],
+    }
+
+    def get_queryset(self):
+        return (
+            TestRun.objects.for_user(self.request.user)
+            .select_related("interface", "environment", "spec")
+            .order_by("-created_at")
+        )
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if not policy.can_change(request.user, data["interface"]):
+            raise exceptions.PermissionDenied(
+                "You may only run tests of your own teams' interfaces."
+            )
+        try:
+            run = services.start_run(
+                request.user,
+                data["interface"],
+                data["environment"],
+                tag=data.get("tag", ""),
+                case_ids=data.get("case_ids", []),
+            )
+        except services.RunAlreadyActive as exc:
+            url = request.build_absolute_uri(f"/api/v1/test-runs/{exc.run.pk}/")
+            return problem_response(
+                409,
+                str(exc),
+                type_slug="run-already-active",
+                instance=url,
+                headers={"Location": url},
+            )
+        return Response(self.get_serializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "timeout", int, description=f"Seconds to wait, at most {MAX_WAIT_SECONDS}."
+            )
+        ],
+        responses=TestRunSerializer,
+    )
+    @action(detail=True, methods=["get"])
+    def wait(self, request, *args, **kwargs):
+        """Answers when the run has finished, or after ``timeout`` seconds with its progress so far."""
+        run = self.get_object()
+        try:
+            timeout = min(max(int(request.query_params.get("timeout", 60)), 0), MAX_WAIT_SECONDS)
+        except ValueError:
+            raise serializers.ValidationError({"timeout": "Seconds, as a whole number."})
+        deadline = time.monotonic() + timeout
+        while run.is_active and time.monotonic() < deadline:
+            time.sleep(0.5)
+            run.refresh_from_db()
+        return Response(self.get_serializer(run).data)
+
+    @extend_schema(responses=TestResultSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def results(self, request, *args, **kwargs):
+        run = self.get_object()
+        page = self.paginate_queryset(run.results.order_by("case_name"))
+        return self.get_paginated_response(TestResultSerializer(page, many=True).data)
+
+    @extend_schema(responses={(200, "application/xml"): str})
+    @action(detail=True, methods=["get"])
+    def junit(self, request, *args, **kwargs):
+        run = self.get_object()
+        response = HttpResponse(run_as_junit(run), content_type="application/xml")
+        response["Content-Disposition"] = (
+            f'attachment; filename="{run.interface.code}-run-{run.pk}.xml"'
+        )
+        return response
+
+    @extend_schema(request=None, responses=TestRunSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, *args, **kwargs):
+        run = self.get_object()
+        policy.require_change(request.user, run)
+        jobs.cancel(run)
+        run.refresh_from_db()
+        return Response(self.get_serializer(run).data)

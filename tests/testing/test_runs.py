@@ -1,0 +1,207 @@
+"""Contract-test runs against the demo partner API served by the live test server."""
+
+import xml.etree.ElementTree as ET  # noqa: S405 - defused process-wide
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+from apps.catalog import services as catalog_services
+from apps.catalog.models import Endpoint
+from apps.core.models import JobStatus
+from apps.demo_partner.data import SPEC_PATH
+from apps.testing.models import TestCase, TestResult, TestRun
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def partner(live_server, engineer, interface_a, environment):
+    """INT-042 pointed at the demo partner, with its spec uploaded and a bearer token stored."""
+    port = live_server.url.rsplit(":", 1)[1]
+    endpoint = Endpoint(
+        interface=interface_a,
+        environment=environment,
+        base_url=f"http://127.0.0.1:{port}/demo-partner/",
+        auth_type="bearer",
+        timeout_seconds=10,
+    )
+    catalog_services.save_endpoint(
+        engineer, endpoint, {"token": settings.PONTIS_DEMO_PARTNER_TOKEN}
+    )
+    catalog_services.upload_spec(
+        engineer, interface_a, SPEC_PATH.read_bytes(), filename="openapi.yaml"
+    )
+    return endpoint
+
+
+def create_case(client, **fields):
+    payload = {"interface": "INT-042", "method": "GET", **fields}
+    response = client.post("/api/v1/test-cases/", payload, format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def test_a_suite_runs_and_keeps_masked_evidence(partner, engineer, api_as):
+    client = api_as(engineer)
+    create_case(
+        client,
+        name="list customers",
+        path="customers/",
+        max_latency_ms=5000,
+        assertions=[{"path": "$.count", "op": "type", "value": "integer"}],
+    )
+    create_case(
+        client,
+        name="one customer",
+        path="customers/{{customer_id}}/",
+        variables={"customer_id": "C-10001"},
+        assertions=[{"path": "$.id", "op": "equals", "value": "C-10001"}],
+    )
+    create_case(
+        client,
+        name="no token is refused",
+        path="customers/",
+        kind="negative",
+        send_credentials=False,
+        expected_statuses=[401],
+    )
+    create_case(client, name="wrong expectation", path="invoices/", expected_statuses=[201])
+
+    response = client.post(
+        "/api/v1/test-runs/", {"interface": "INT-042", "environment": "uat"}, format="json"
+    )
+    assert response.status_code == 202, response.json()
+    run = client.get(f"/api/v1/test-runs/{response.json()['id']}/wait/?timeout=30").json()
+    assert run["status"] == "failed"
+    assert (run["passed"], run["failed"], run["errored"]) == (3, 1, 0)
+    assert run["spec_version"] == 1
+
+    results = {
+        r["case_name"]: r
+        for r in client.get(f"/api/v1/test-runs/{run['id']}/results/").json()["results"]
+    }
+    listed = results["list customers"]
+    names = [c["name"] for c in listed["checks"]]
+    assert names[:4] == [
+        "status code conforms",
+        "not a server error",
+        "content type conforms",
+        "response schema conforms",
+    ]
+    assert "within max latency" in names
+    assert all(c["passed"] for c in listed["checks"])
+    assert listed["request"]["headers"]["Authorization"] == "Bearer [masked]"
+    assert settings.PONTIS_DEMO_PARTNER_TOKEN not in str(
+        TestResult.objects.values_list("request", "response")
+    )
+    assert listed["response"]["status"] == 200
+    emails = [c["email"] for c in listed["response"]["body"]["results"]]
+    assert emails and all(e.startswith("[masked]@") for e in emails)
+    negative = results["no token is refused"]
+    assert any(
+        c["name"] == "request without credentials rejected" and c["passed"]
+        for c in negative["checks"]
+    )
+    wrong = results["wrong expectation"]
+    assert wrong["outcome"] == "failed"
+    assert [c for c in wrong["checks"] if c["passed"] is False][0]["message"] == "200, expected 201"
+
+    junit = ET.fromstring(client.get(f"/api/v1/test-runs/{run['id']}/junit/").content)  # noqa: S314
+    assert junit.get("tests") == "4" and junit.get("failures") == "1"
+
+
+def test_a_second_active_run_is_refused_with_409(
+    partner, engineer, api_as, environment, interface_a
+):
+    TestRun.objects.create(interface=interface_a, environment=environment)  # queued, no worker here
+    response = api_as(engineer).post(
+        "/api/v1/test-runs/", {"interface": "INT-042", "environment": "uat"}, format="json"
+    )
+    assert response.status_code == 409
+    assert response["Location"].endswith(f"/api/v1/test-runs/{TestRun.objects.get().pk}/")
+
+
+def test_cases_are_validated_when_saved(partner, engineer, api_as):
+    client = api_as(engineer)
+    response = client.post(
+        "/api/v1/test-cases/",
+        {
+            "interface": "INT-042",
+            "name": "bad",
+            "method": "GET",
+            "path": "customers/{{who}}/",
+            "assertions": [
+                {"path": "$..[", "op": "equals", "value": 1},
+                {"path": "$.id", "op": "matches", "value": "("},
+            ],
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert fields == {"assertions", "variables"}
+    response = client.post(
+        "/api/v1/test-cases/",
+        {"interface": "INT-042", "name": "nowhere", "method": "DELETE", "path": "customers/"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert (
+        response.json()["errors"][0]["message"]
+        == "DELETE /customers/ is not an operation of spec v1."
+    )
+    assert not TestCase.objects.exists()
+
+
+def test_viewer_cannot_write_cases_or_start_runs(partner, viewer, api_as):
+    client = api_as(viewer)
+    assert (
+        client.post(
+            "/api/v1/test-cases/",
+            {"interface": "INT-042", "name": "x", "path": "customers/"},
+            format="json",
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            "/api/v1/test-runs/", {"interface": "INT-042", "environment": "uat"}, format="json"
+        ).status_code
+        == 403
+    )
+
+
+def test_run_tests_command_writes_junit_and_exits_non_zero_on_failure(
+    partner, engineer, admin_user, tmp_path, capsys
+):
+    TestCase.objects.create(interface=partner.interface, name="orders", path="orders/")
+    TestCase.objects.create(
+        interface=partner.interface, name="teapot", path="orders/", expected_statuses=[418]
+    )
+    out = tmp_path / "out.xml"
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("run_tests", "--interface", "int-042", "--env", "uat", "--junit", str(out))
+    assert exit_info.value.code == 1
+    printed = capsys.readouterr().out
+    assert "PASSED   orders" in printed and "FAILED   teapot" in printed
+    suite = ET.fromstring(out.read_bytes())  # noqa: S314
+    assert suite.get("tests") == "2" and suite.get("failures") == "1"
+    assert TestRun.objects.get().status == JobStatus.FAILED
+
+
+def test_run_tests_command_succeeds_when_all_pass(partner, admin_user, capsys):
+    TestCase.objects.create(interface=partner.interface, name="invoices", path="invoices/")
+    call_command("run_tests", "--interface", "INT-042", "--env", "uat")
+    assert "1 passed, 0 failed, 0 errored" in capsys.readouterr().out
+
+
+def test_unreachable_endpoint_errors_each_case_and_the_run_finishes(
+    partner, admin_user, environment
+):
+    Endpoint.objects.filter(pk=partner.pk).update(base_url="http://127.0.0.1:9/")
+    TestCase.objects.create(interface=partner.interface, name="a", path="orders/")
+    with pytest.raises(SystemExit):
+        call_command("run_tests", "--interface", "INT-042", "--env", "uat")
+    result = TestResult.objects.get()
+    assert result.outcome == "errored" and "refused" in result.error.lower()
