@@ -305,3 +305,5 @@ LOGGING = {
 
 # Contract-test evidence: response bodies are stored up to this size (masked).
 PONTIS_EVIDENCE_MAX_BODY_BYTES = env_int("PONTIS_EVIDENCE_MAX_BODY_BYTES", 64 * 1024)
+# The longest Retry-After a contract-test worker honours by waiting; longer ones end the case.
+PONTIS_TEST_MAX_RETRY_AFTER = float(env_str("PONTIS_TEST_MAX_RETRY_AFTER", "10"))

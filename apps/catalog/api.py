@@ -119,6 +119,7 @@ class InterfaceSerializer(serializers.ModelSerializer):
             "monitoring_url",
             "dashboard_url",
             "tags",
+            "strict_contracts",
             "created_at",
             "updated_at",
         ]

@@ -212,7 +212,7 @@ INTERFACES = [
 
 
 @transaction.atomic
-def load(*, password: str | None = None, port: int = 8000) -> dict:
+def load(*, password: str | None = None, port: int = 8000, **_options) -> dict:
     """Creates whatever demo data is missing. Returns what it did, and the password if it set one."""
     created = {"users": [], "password": None}
     teams = {

@@ -91,6 +91,7 @@ class InterfaceForm(TeamScopedForm):
             "runbook",
             "monitoring_url",
             "dashboard_url",
+            "strict_contracts",
         ]
         widgets = {"runbook": forms.Textarea(attrs={"rows": 6})}
 

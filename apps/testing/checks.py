@@ -141,6 +141,7 @@ VALIDATOR_CACHE_SIZE = 256
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 STRICT_MARK = "x-pontis-strict"  # set beside the additionalProperties/unevaluatedProperties we add
+NULLABLE_MARK = "x-pontis-nullable"  # set on the anyOf [null, schema] that stands for nullable
 
 
 class ContractError(Exception):
@@ -610,7 +611,7 @@ class _Compiler:
             if self.oas30 or not siblings:
                 out = self.ref(node["$ref"], mode, where)
                 if self.oas30 and node.get("nullable") is True:
-                    out = {"anyOf": [dict(_NULL), out]}
+                    out = {"anyOf": [dict(_NULL), out], NULLABLE_MARK: True}
                 return out
         out: dict[str, Any] = {}
         for key, value in node.items():
@@ -742,7 +743,7 @@ class _Compiler:
             if isinstance(out.get("enum"), list) and None not in out["enum"]:
                 out["enum"] = [*out["enum"], None]
             return out
-        return {"anyOf": [dict(_NULL), out]}
+        return {"anyOf": [dict(_NULL), out], NULLABLE_MARK: True}
 
 
 def compile_schema(
@@ -1160,12 +1161,14 @@ class _Formatter:
         discriminator = raw.node.get("discriminator") if isinstance(raw.node, dict) else None
         prop = discriminator.get("propertyName") if isinstance(discriminator, dict) else None
 
-        def rank(branch: list[_Raw]) -> tuple[int, int]:
+        def rank(branch: list[_Raw]) -> tuple[int, int, int]:
             picked_other = 0
             if isinstance(prop, str):
                 target = (*raw.tokens, prop)
                 picked_other = int(any(r.tokens == target for r in branch))
-            return picked_other, len(self.explain(branch))
+            # an alternative of another type altogether is the least likely one
+            other_type = int(all(r.keyword == "type" and r.tokens == raw.tokens for r in branch))
+            return picked_other, other_type, len(self.explain(branch))
 
         best = min(branches, key=rank)
         messages = [v.message for _, v in self.explain(best)]
@@ -1176,7 +1179,6 @@ class _Formatter:
 
     def explain(self, raws: list[_Raw]) -> list[tuple[tuple, Violation]]:
         """(sort key, violation) pairs for raw errors, filtered and deduplicated."""
-        problem_paths = [r.tokens for r in raws if r.unexpected is None]
         out: list[tuple[tuple, Violation]] = []
         seen: set[tuple[str, str, str]] = set()
 
@@ -1210,7 +1212,8 @@ class _Formatter:
             elif raw.unexpected is not None:
                 names = raw.unexpected
                 if raw.keyword == "unevaluatedProperties":
-                    names = self._really_unexpected(raw, problem_paths)
+                    others = [r.tokens for r in raws if r is not raw]
+                    names = self._really_unexpected(raw, others)
                 strict = isinstance(raw.node, dict) and raw.node.get(STRICT_MARK) is True
                 for name in names:
                     child = (*raw.tokens, name)
@@ -1221,10 +1224,29 @@ class _Formatter:
                         keyword,
                         f"`{_jsonpath(child)}` is not declared in the schema{suffix}",
                     )
+            elif self._is_nullable_wrapper(raw):
+                # "expected null" says nothing useful: explain the schema that was not null
+                for order, violation in self.explain(raw.branches[1]):
+                    key = (violation.path, violation.keyword, violation.message)
+                    if key not in seen:
+                        seen.add(key)
+                        out.append((order, violation))
             else:
                 keyword, message = self.message(raw)
                 add(raw.tokens, keyword, message)
         return out
+
+    @staticmethod
+    def _is_nullable_wrapper(raw: _Raw) -> bool:
+        return (
+            raw.keyword == "anyOf"
+            and isinstance(raw.node, dict)
+            and raw.node.get(NULLABLE_MARK) is True
+            and raw.instance is not None
+            and bool(raw.branches)
+            and len(raw.branches) == 2
+            and bool(raw.branches[1])
+        )
 
     def _really_unexpected(self, raw: _Raw, problem_paths: list[tuple]) -> list[str]:
         """unevaluatedProperties also names properties of an alternative that failed for
@@ -1305,7 +1327,10 @@ class SchemaValidator:
         return self._backend.name
 
     def is_valid(self, instance: Any) -> bool:
-        if not self._backend.is_valid(instance):
+        try:
+            if not self._backend.is_valid(instance):
+                return False
+        except (RecursionError, ValueError):  # a body nested beyond the validator's limits
             return False
         return self._companion is None or self._companion.is_valid(instance)
 
@@ -1325,7 +1350,11 @@ class SchemaValidator:
         entry saying how many more were left out)."""
         if self.is_valid(instance):
             return []
-        pairs, more = self._pairs(instance)
+        try:
+            pairs, more = self._pairs(instance)
+        except (RecursionError, ValueError):
+            message = "`$`: the body could not be validated (it nests too deeply)"
+            return [Violation("$", "depth", message)]
         pairs.sort(key=lambda pair: pair[0])
         result = [v for _, v in pairs[:limit]]
         hidden = len(pairs) - limit
@@ -1374,14 +1403,14 @@ def compile_response_validator(
     false_as_not = cls is _PyBackend  # jsonschema loses the path of a false-schema error
 
     def build(strict_mode: bool) -> tuple[SchemaValidator, bool]:
-        root, origins, has_one_of = compile_schema(
-            document,
-            schema,
-            openapi_version=openapi_version,
-            strict=strict_mode,
-            false_as_not=false_as_not,
-        )
         try:
+            root, origins, has_one_of = compile_schema(
+                document,
+                schema,
+                openapi_version=openapi_version,
+                strict=strict_mode,
+                false_as_not=false_as_not,
+            )
             compiled = cls(root)
         except _SchemaProblem as exc:
             raise _schema_problem(exc, origins)
@@ -1916,7 +1945,7 @@ def check_response_headers(
     status: int,
     headers: Mapping | None,
     *,
-    openapi_version: str = "3.0.3",
+    openapi_version: str | None = None,
 ) -> CheckResult:
     """Every header the spec marks ``required`` is present, and every declared header that is
     present fits its schema (numbers and booleans read from the text). Content-Type is left to
@@ -1947,7 +1976,10 @@ def check_response_headers(
                 continue
             resolved = _deref(document, schema, f"the schema of header {name}")
             validator = compile_response_validator(
-                document, schema, openapi_version=openapi_version, strict=False
+                document,
+                schema,
+                openapi_version=openapi_version or str(document.get("openapi", "3.0.3")),
+                strict=False,
             )
             value = _header_value(values[0], resolved if isinstance(resolved, dict) else {})
             for violation in validator.violations(value, limit=3):

@@ -156,3 +156,14 @@ class TestResult(models.Model):
 
     def __str__(self):
         return f"{self.case_name}: {self.outcome}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise EvidenceImmutable(
+                "A test result is evidence: it is written once and never changed."
+            )
+        super().save(*args, **kwargs)
+
+
+class EvidenceImmutable(Exception):
+    pass

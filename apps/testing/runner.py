@@ -8,6 +8,7 @@ so no result is recorded twice.
 """
 
 import json
+import random
 import time
 import uuid
 from dataclasses import asdict
@@ -118,24 +119,20 @@ def execute_case(case: TestCase, endpoint: Endpoint, spec, strict: bool, secrets
         "body": masking.mask_payload(body, secrets=secrets),
     }
 
-    if endpoint.rate_limit_per_second:
-        egress.rate_limiter.acquire(f"endpoint-{endpoint.pk}", endpoint.rate_limit_per_second)
     started = time.perf_counter()
     try:
-        response = egress.request(
+        response, attempts = send_with_retries(
+            endpoint,
             case.method,
             url,
             headers=request_headers,
             body=payload,
-            allowlist=endpoint.environment.egress_allowlist,
-            read_timeout=endpoint.timeout_seconds,
-            total_timeout=endpoint.timeout_seconds * 2,
-            max_bytes=max(settings.PONTIS_EVIDENCE_MAX_BODY_BYTES, 1024 * 1024),
             correlation_id=correlation_id,
         )
     except egress.EgressError as exc:
         evidence["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 1)
         return {**evidence, "outcome": Outcome.ERRORED, "checks": [], "error": exc.message}
+    evidence["request"]["attempts"] = attempts
     evidence["elapsed_ms"] = round(response.elapsed_ms, 1)
 
     content_type = response.headers.get("content-type", "")
@@ -154,6 +151,59 @@ def execute_case(case: TestCase, endpoint: Endpoint, spec, strict: bool, secrets
         "checks": [asdict(result) for result in results],
         "error": "",
     }
+
+
+RETRY_STATUSES = (429, 503)
+BACKOFF_SECONDS = (0.5, 1.0, 2.0)  # before the 2nd, 3rd and 4th attempt
+
+
+class RetryLater(egress.EgressError):
+    """The endpoint asked for a pause longer than a worker may sleep."""
+
+
+def send_with_retries(endpoint: Endpoint, method: str, url: str, *, headers, body, correlation_id):
+    """One request with bounded retries on connection errors (not timeouts), 429 and 503.
+
+    ``Retry-After`` is honoured up to PONTIS_TEST_MAX_RETRY_AFTER seconds; a longer
+    one ends the case at once as "retry later" instead of holding the worker.
+    Returns (response, attempts).
+    """
+    max_wait = settings.PONTIS_TEST_MAX_RETRY_AFTER
+    for attempt in range(1, len(BACKOFF_SECONDS) + 2):
+        if endpoint.rate_limit_per_second:
+            egress.rate_limiter.acquire(f"endpoint-{endpoint.pk}", endpoint.rate_limit_per_second)
+        last_try = attempt > len(BACKOFF_SECONDS)
+        try:
+            response = egress.request(
+                method,
+                url,
+                headers=headers,
+                body=body,
+                allowlist=endpoint.environment.egress_allowlist,
+                read_timeout=endpoint.timeout_seconds,
+                total_timeout=endpoint.timeout_seconds * 2,
+                max_bytes=max(settings.PONTIS_EVIDENCE_MAX_BODY_BYTES, 1024 * 1024),
+                correlation_id=correlation_id,
+            )
+        except egress.EgressError as exc:
+            # Connection failures are retried; a timeout already cost the full wait once.
+            if not isinstance(exc, egress.EgressConnectionError) or exc.permanent or last_try:
+                raise
+            time.sleep(BACKOFF_SECONDS[attempt - 1] * random.uniform(0.8, 1.2))
+            continue
+        if response.status not in RETRY_STATUSES or last_try:
+            return response, attempt
+        wait = response.retry_after
+        if wait is not None and wait > max_wait:
+            raise RetryLater(
+                f"{response.status} with Retry-After {wait:.0f} s, longer than the {max_wait:.0f} s a "
+                "worker waits: run the case again later",
+                permanent=True,
+            )
+        time.sleep(
+            wait if wait is not None else BACKOFF_SECONDS[attempt - 1] * random.uniform(0.8, 1.2)
+        )
+    raise AssertionError("unreachable")
 
 
 def _parse_body(body: bytes, content_type: str):

@@ -232,6 +232,7 @@ components:
               $ref: '#/components/schemas/CustomerId'
             customer:
               $ref: '#/components/schemas/Customer'
+              nullable: true
             status: {type: string, enum: [open, paid, overdue]}
             total: {type: number, minimum: 0}
             discount: {type: number, minimum: 0, maximum: 100, exclusiveMaximum: true}
@@ -702,6 +703,8 @@ def test_nullable_allows_null(shop, backend):
     check = validator(shop, "GET", "/orders/SO-200562/", strict=True, backend=backend)
     body = order(note=None, customer=customer(vat_number=None, tier=None))
     assert check.violations(body) == []
+    # nullable beside a $ref (siblings of $ref are otherwise ignored in 3.0)
+    assert check.violations(order(customer=None)) == []
     page = validator(shop, "GET", "/customers/", strict=True, backend=backend)
     assert page.violations({"count": 0, "next": None, "results": []}) == []
     # nullable enum: null is fine, other values still are not
@@ -724,12 +727,26 @@ def test_write_only_properties_are_not_required_in_responses(shop, backend):
 def test_the_compiled_schema_is_self_contained_and_drops_examples(shop):
     check = validator(shop, "GET", "/orders/SO-1/", strict=True)
     compiled = check.schema
-    text = repr(compiled)
-    assert "#/components" not in text
-    assert "'example'" not in text
+    refs, keys = [], set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            keys.update(node)
+            if isinstance(node.get("$ref"), str):
+                refs.append(node["$ref"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(compiled)
+    assert refs and all(ref.startswith("#/$defs/") for ref in refs)
+    assert "example" not in keys
+    assert "nullable" not in keys
     assert compiled["$schema"] == checks.DRAFT_2020_12
     # the discriminator stays, as an annotation
-    assert "discriminator" in text
+    assert "discriminator" in keys
 
 
 # --------------------------------------------------------------------------------------
@@ -880,10 +897,8 @@ def test_the_installed_format_dependencies_check_date_time():
     assert not checks._py_format_checker().conforms("jane@", "email")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_both_backends_agree(shop, backend):
-    if backend == "python" or "python" not in BACKENDS:
-        pytest.skip("compares jsonschema-rs with jsonschema")
+@pytest.mark.skipif(checks._rs is None, reason="compares jsonschema-rs with jsonschema")
+def test_both_backends_agree(shop):
     bodies = []
     for field, value, _ in BAD_FORMATS:
         bodies.append(order(customer=customer(**{field: value})))

@@ -48,3 +48,11 @@ def markdown(text: str) -> str:
         link_rel="noopener noreferrer nofollow",
     )
     return mark_safe(clean)  # noqa: S308 - sanitised by nh3 just above
+
+
+@register.filter
+def as_json(value) -> str:
+    """Pretty JSON for evidence panes (escaped by the template like any text)."""
+    import json
+
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
