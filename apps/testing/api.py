@@ -245,14 +245,26 @@ class TestRunViewSet(
         """Starts a new run of the cases that failed or errored in this one."""
         run = self.get_object()
         policy.require_change(request.user, run)
-        failed = list(run.results.exclude(outcome="passed").exclude(case=None).values_list("case_id", flat=True))
+        failed = list(
+            run.results.exclude(outcome="passed")
+            .exclude(case=None)
+            .values_list("case_id", flat=True)
+        )
         if not failed:
             raise serializers.ValidationError({"run": "No case failed or errored in this run."})
         try:
-            new_run = services.start_run(request.user, run.interface, run.environment, case_ids=failed)
+            new_run = services.start_run(
+                request.user, run.interface, run.environment, case_ids=failed
+            )
         except services.RunAlreadyActive as exc:
             url = request.build_absolute_uri(f"/api/v1/test-runs/{exc.run.pk}/")
-            return problem_response(409, str(exc), type_slug="run-already-active", instance=url, headers={"Location": url})
+            return problem_response(
+                409,
+                str(exc),
+                type_slug="run-already-active",
+                instance=url,
+                headers={"Location": url},
+            )
         return Response(self.get_serializer(new_run).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses=TestRunSerializer)
