@@ -307,3 +307,5 @@ LOGGING = {
 PONTIS_EVIDENCE_MAX_BODY_BYTES = env_int("PONTIS_EVIDENCE_MAX_BODY_BYTES", 64 * 1024)
 # The longest Retry-After a contract-test worker honours by waiting; longer ones end the case.
 PONTIS_TEST_MAX_RETRY_AFTER = float(env_str("PONTIS_TEST_MAX_RETRY_AFTER", "10"))
+# Test cases of one run sent at the same time (each endpoint's rate limit still applies).
+PONTIS_TEST_CONCURRENCY = env_int("PONTIS_TEST_CONCURRENCY", 8)

@@ -1,7 +1,10 @@
 """Calling a registered endpoint: its credentials attached, through the egress door."""
 
 import base64
+import hashlib
 import json
+import threading
+import time
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from apps.catalog.models import AuthType, Endpoint, EndpointCheck
@@ -12,8 +15,41 @@ class EndpointAuthError(Exception):
     pass
 
 
+_token_cache: dict[tuple, tuple[str, float]] = {}
+_token_lock = threading.Lock()
+_fetch_locks: dict[tuple, threading.Lock] = {}
+TOKEN_EXPIRY_MARGIN_SECONDS = 30
+DEFAULT_TOKEN_LIFETIME_SECONDS = 300
+
+
 def fetch_oauth2_token(endpoint: Endpoint, credentials: dict) -> str:
-    """Client-credentials grant against the endpoint's token URL."""
+    """Client-credentials grant against the endpoint's token URL, cached until shortly before expiry.
+
+    The cache is per process and keyed by everything that makes the token, so a
+    changed secret or scope fetches a new one.
+    """
+    key = (
+        endpoint.pk,
+        endpoint.token_url,
+        endpoint.scopes,
+        hashlib.sha256(json.dumps(credentials, sort_keys=True).encode()).hexdigest(),
+    )
+    with _token_lock:
+        key_lock = _fetch_locks.setdefault(key, threading.Lock())
+    # One fetch per key at a time: concurrent cases wait for the first and reuse its token.
+    with key_lock:
+        cached = _token_cache.get(key)
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        token, lifetime = _request_token(endpoint, credentials)
+        _token_cache[key] = (
+            token,
+            time.monotonic() + max(0.0, lifetime - TOKEN_EXPIRY_MARGIN_SECONDS),
+        )
+    return token
+
+
+def _request_token(endpoint: Endpoint, credentials: dict) -> tuple[str, float]:
     form = {"grant_type": "client_credentials"}
     if endpoint.scopes:
         form["scope"] = endpoint.scopes
@@ -35,9 +71,12 @@ def fetch_oauth2_token(endpoint: Endpoint, credentials: dict) -> str:
     if response.status != 200:
         raise EndpointAuthError(f"the token URL answered {response.status}")
     try:
-        return json.loads(response.body)["access_token"]
+        answer = json.loads(response.body)
+        token = answer["access_token"]
+        lifetime = float(answer.get("expires_in") or DEFAULT_TOKEN_LIFETIME_SECONDS)
     except (ValueError, KeyError, TypeError):
         raise EndpointAuthError("the token URL's answer has no access_token")
+    return token, lifetime
 
 
 def authorised_request(endpoint: Endpoint, url: str) -> tuple[str, dict]:

@@ -11,11 +11,12 @@ import json
 import random
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
 from urllib.parse import urlencode, urljoin
 
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from apps.catalog.connectivity import EndpointAuthError, authorised_request
@@ -50,25 +51,41 @@ def run_suite(run: TestRun) -> str | None:
     finished = set(run.results.values_list("case_id", flat=True))
     jobs.heartbeat(run, done=len(finished), total=len(cases))
     secrets = list(endpoint.get_credentials().values())
-    for case in cases:
-        if case.pk in finished:
-            continue
-        jobs.heartbeat(run, note=f"running {case.name}")
-        result = execute_case(case, endpoint, spec, run.interface.strict_contracts, secrets)
+    pending = [case for case in cases if case.pk not in finished]
+    strict = run.interface.strict_contracts
+    # Cases run concurrently (network only in the threads); this thread alone writes
+    # results, so the database sees one writer and the counters stay exact.
+    with ThreadPoolExecutor(max_workers=settings.PONTIS_TEST_CONCURRENCY) as pool:
+        futures = {
+            pool.submit(execute_case, case, endpoint, spec, strict, secrets): case
+            for case in pending
+        }
         try:
-            TestResult.objects.create(run=run, case=case, case_name=case.name, **result)
-        except IntegrityError:
-            continue  # recorded by an earlier attempt of this run
-        counter = {Outcome.PASSED: "passed", Outcome.FAILED: "failed", Outcome.ERRORED: "errored"}[
-            result["outcome"]
-        ]
-        TestRun.objects.filter(pk=run.pk).update(**{counter: F(counter) + 1})
-        finished.add(case.pk)
-        jobs.heartbeat(run, done=len(finished))
+            for future in as_completed(futures):
+                case = futures[future]
+                record_result(run, case, future.result())
+                finished.add(case.pk)
+                jobs.heartbeat(run, done=len(finished), note=f"finished {case.name}")
+        except jobs.JobCancelled:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     run.refresh_from_db(fields=["passed", "failed", "errored"])
     if run.failed or run.errored:
         return f"{run.failed} failed and {run.errored} errored of {len(cases)} cases."
     return None
+
+
+def record_result(run: TestRun, case: TestCase, result: dict) -> None:
+    """Writes one result and bumps its counter; a result recorded by an earlier attempt is kept."""
+    try:
+        with transaction.atomic():
+            TestResult.objects.create(run=run, case=case, case_name=case.name, **result)
+    except IntegrityError:
+        return
+    counter = {Outcome.PASSED: "passed", Outcome.FAILED: "failed", Outcome.ERRORED: "errored"}[
+        result["outcome"]
+    ]
+    TestRun.objects.filter(pk=run.pk).update(**{counter: F(counter) + 1})
 
 
 def _json_bytes(body) -> bytes | None:
@@ -292,7 +309,13 @@ def run_checks(case: TestCase, spec, strict: bool, response, parsed, parse_error
             results.append(checks.CheckResult(checks.CONTENT_TYPE, True, content_type))
             try:
                 validator = checks.cached_validator(
-                    (spec.content_sha256, template, case.method, response.status),
+                    (
+                        spec.content_sha256,
+                        template,
+                        case.method,
+                        response.status,
+                        content_type.split(";")[0],
+                    ),
                     spec.document,
                     schema,
                     openapi_version=spec.spec_version,

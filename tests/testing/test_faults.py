@@ -43,6 +43,8 @@ def server():
             self.end_headers()
             self.wfile.write(body)
 
+        do_POST = do_GET  # the token URL is posted to  # noqa: N815
+
         def log_message(self, *args):
             pass
 
@@ -159,3 +161,32 @@ def test_rerun_failed_only(server, target, engineer, api_as, interface_a, enviro
     assert response.status_code == 202
     new_run = TestRun.objects.get(pk=response.json()["id"])
     assert new_run.case_ids == [TestCase.objects.get(name="bad").pk]
+
+
+def test_oauth2_token_is_fetched_once_and_reused(server, interface_a, environment):
+    import json as jsonlib
+
+    from apps.catalog import services as catalog_services
+
+    server.steps["/token"] = [
+        (200, {}, jsonlib.dumps({"access_token": "tok-123", "expires_in": 3600}).encode())
+    ]
+    server.steps["/data"] = [(200, {}, b"{}")]
+
+    endpoint = Endpoint(
+        interface=interface_a,
+        environment=environment,
+        base_url=f"http://127.0.0.1:{server.port}/",
+        auth_type="oauth2_cc",
+        token_url=f"http://127.0.0.1:{server.port}/token",
+        timeout_seconds=2,
+    )
+    catalog_services.save_endpoint(
+        None, endpoint, {"client_id": "pontis", "client_secret": "s3cret-value"}
+    )
+    run, results = run_cases(
+        interface_a, environment, ("one", "data"), ("two", "data"), ("three", "data")
+    )
+    assert [r.outcome for r in results.values()] == ["passed"] * 3
+    assert server.hits["/token"] == 1
+    assert results["one"].request["headers"]["Authorization"] == "Bearer [masked]"
