@@ -11,7 +11,7 @@ from apps.catalog.api import (
     SystemViewSet,
     TagViewSet,
 )
-from apps.testing.api import TestCaseViewSet, TestRunViewSet  # noqa: E402
+from apps.testing.api import ComplianceView, TestCaseViewSet, TestRunViewSet  # noqa: E402
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -28,4 +28,8 @@ router.register("tags", TagViewSet, basename="tag")
 router.register("test-cases", TestCaseViewSet, basename="test-case")
 router.register("test-runs", TestRunViewSet, basename="test-run")
 
-urlpatterns = [path("me/", MeView.as_view(), name="me"), *router.urls]
+urlpatterns = [
+    path("me/", MeView.as_view(), name="me"),
+    path("compliance/<str:code>/", ComplianceView.as_view(), name="compliance"),
+    *router.urls,
+]

@@ -4,16 +4,18 @@ import time
 
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from apps.accounts import policy
 from apps.catalog.models import Environment, Interface
 from apps.core import audit, jobs
 from apps.core.problems import problem_response
-from apps.testing import services
+from apps.testing import compliance, services
 from apps.testing.junit import run_as_junit
 from apps.testing.models import TestCase, TestResult, TestRun
 
@@ -275,3 +277,11 @@ class TestRunViewSet(
         jobs.cancel(run)
         run.refresh_from_db()
         return Response(self.get_serializer(run).data)
+
+
+class ComplianceView(APIView):
+    @extend_schema(responses={200: dict})
+    def get(self, request, code):
+        """Contract compliance of an interface per environment: coverage and conformance of its current spec."""
+        interface = get_object_or_404(Interface.objects.for_user(request.user), code=code.upper())
+        return Response(compliance.as_dict(compliance.compliance_of(interface)))

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST, require_safe
 from apps.accounts import policy
 from apps.catalog.models import Environment, Interface
 from apps.testing import services
+from apps.testing.compliance import compliance_of
 from apps.testing.models import TestRun
 
 
@@ -51,3 +52,21 @@ def run_progress(request, pk):
     if not run.is_active:
         response.status_code = 286
     return response
+
+
+@login_required
+@require_safe
+def contracts(request, code):
+    """An interface's contract compliance per environment, with its test cases and recent runs."""
+    interface = get_object_or_404(Interface.objects.select_related("owner_team"), code=code)
+    return render(
+        request,
+        "testing/contracts.html",
+        {
+            "interface": interface,
+            "compliance": compliance_of(interface),
+            "cases": interface.test_cases.order_by("name"),
+            "runs": interface.test_runs.select_related("environment")[:20],
+            "can_change": policy.can_change(request.user, interface),
+        },
+    )

@@ -205,3 +205,46 @@ def test_unreachable_endpoint_errors_each_case_and_the_run_finishes(
         call_command("run_tests", "--interface", "INT-042", "--env", "uat")
     result = TestResult.objects.get()
     assert result.outcome == "errored" and "refused" in result.error.lower()
+
+
+def test_contract_compliance_figures(partner, engineer, api_as, client):
+    api = api_as(engineer)
+    create_case(api, name="list customers", path="customers/")
+    create_case(
+        api,
+        name="no token",
+        path="customers/",
+        kind="negative",
+        send_credentials=False,
+        expected_statuses=[401],
+    )
+    before = api.get("/api/v1/compliance/INT-042/").json()
+    total = before["documented_responses"]
+    assert total > 10
+    assert before["environments"] == [
+        {
+            "environment": "UAT",
+            "latest_run_id": None,
+            "latest_run_status": None,
+            "passed_against_current_spec": False,
+            "covered": 2,
+            "conforming": 0,
+            "total": total,
+            "coverage": round(2 / total, 4),
+            "conformance": 0.0,
+        }
+    ]
+    assert "GET /customers/" not in before["operations_without_test"]
+    assert "POST /orders/" in before["operations_without_test"]
+
+    run = api.post(
+        "/api/v1/test-runs/", {"interface": "INT-042", "environment": "uat"}, format="json"
+    ).json()
+    api.get(f"/api/v1/test-runs/{run['id']}/wait/?timeout=30")
+    after = api.get("/api/v1/compliance/INT-042/").json()["environments"][0]
+    assert after["passed_against_current_spec"] is True
+    assert (after["covered"], after["conforming"], after["conformance"]) == (2, 2, 1.0)
+
+    client.force_login(engineer)
+    page = client.get("/interfaces/INT-042/contracts/").content.decode()
+    assert "Operations no test case exercises" in page and "POST /orders/" in page
