@@ -15,7 +15,7 @@ from apps.accounts import policy
 from apps.catalog.models import Environment, Interface
 from apps.core import audit, jobs
 from apps.core.problems import problem_response
-from apps.testing import compliance, services
+from apps.testing import compliance, generate, services
 from apps.testing.junit import run_as_junit
 from apps.testing.models import TestCase, TestResult, TestRun
 
@@ -50,6 +50,11 @@ class TestCaseSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+
+
+class GenerateSerializer(serializers.Serializer):
+    interface = serializers.SlugRelatedField(slug_field="code", queryset=Interface.objects.all())
+    apply = serializers.BooleanField(default=False, help_text="False: only show the plan.")
 
 
 class TestCaseViewSet(viewsets.ModelViewSet):
@@ -88,6 +93,39 @@ class TestCaseViewSet(viewsets.ModelViewSet):
 
     def perform_destroy(self, instance):
         audit.delete_with_audit(self.request.user, instance)
+
+    @extend_schema(request=GenerateSerializer, responses={200: dict})
+    @action(detail=False, methods=["post"])
+    def generate(self, request):
+        """Plans contract cases from the interface's current spec; applies them with ``"apply": true``."""
+        serializer = GenerateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        interface = serializer.validated_data["interface"]
+        if not policy.can_change(request.user, interface):
+            raise exceptions.PermissionDenied(
+                "You may only write test cases of your own teams' interfaces."
+            )
+        spec = interface.specs.order_by("-version").first()
+        if spec is None or not spec.kind.startswith("openapi"):
+            raise serializers.ValidationError(
+                {"interface": f"{interface.code} has no OpenAPI spec to generate from."}
+            )
+        apply = serializer.validated_data["apply"]
+        plan = (
+            generate.apply_plan(request.user, interface, spec)
+            if apply
+            else generate.plan_for(interface, spec)
+        )
+        return Response(
+            {
+                "spec_version": spec.version,
+                "applied": apply,
+                "add": plan.add,
+                "change": plan.change,
+                "drop": plan.drop,
+                "unchanged": plan.unchanged,
+            }
+        )
 
 
 class TestResultSerializer(serializers.ModelSerializer):

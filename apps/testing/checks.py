@@ -2038,3 +2038,8 @@ def check_response_schema(
         f"{count} violation(s){mode}; first: {first}",
         [v.as_dict() for v in violations],
     )
+
+
+def deref(document: dict, node: Any, where: str = "#") -> Any:
+    """Public: follow local ``$ref`` objects to what they point at (ContractError when impossible)."""
+    return _deref(document, node, where)

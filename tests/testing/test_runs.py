@@ -248,3 +248,56 @@ def test_contract_compliance_figures(partner, engineer, api_as, client):
     client.force_login(engineer)
     page = client.get("/interfaces/INT-042/contracts/").content.decode()
     assert "Operations no test case exercises" in page and "POST /orders/" in page
+
+
+def test_generate_cases_from_the_spec_plan_then_apply_then_run(partner, engineer, api_as):
+    api = api_as(engineer)
+    plan = api.post("/api/v1/test-cases/generate/", {"interface": "INT-042"}, format="json").json()
+    assert plan["applied"] is False and plan["spec_version"] == 1
+    names = sorted(p["name"] for p in plan["add"])
+    assert "listCustomers returns 200" in names and "createOrder returns 201" in names
+    assert not TestCase.objects.exists()
+
+    applied = api.post(
+        "/api/v1/test-cases/generate/", {"interface": "INT-042", "apply": True}, format="json"
+    ).json()
+    assert len(applied["add"]) == TestCase.objects.count() == len(plan["add"])
+    again = api.post("/api/v1/test-cases/generate/", {"interface": "INT-042"}, format="json").json()
+    assert (again["add"], again["change"], again["drop"], again["unchanged"]) == (
+        [],
+        [],
+        [],
+        len(plan["add"]),
+    )
+
+    run = api.post(
+        "/api/v1/test-runs/", {"interface": "INT-042", "environment": "uat"}, format="json"
+    ).json()
+    finished = api.get(f"/api/v1/test-runs/{run['id']}/wait/?timeout=60").json()
+    results = {
+        r["case_name"]: r
+        for r in api.get(f"/api/v1/test-runs/{run['id']}/results/?page_size=100").json()["results"]
+    }
+    assert results["listCustomers returns 200"]["outcome"] == "passed", results[
+        "listCustomers returns 200"
+    ]["checks"]
+    assert finished["passed"] >= 4
+
+
+def test_regeneration_after_a_spec_change_shows_what_would_be_dropped(
+    partner, engineer, api_as, interface_a
+):
+    import yaml
+
+    api = api_as(engineer)
+    api.post("/api/v1/test-cases/generate/", {"interface": "INT-042", "apply": True}, format="json")
+    document = yaml.safe_load(SPEC_PATH.read_text())
+    del document["paths"]["/invoices/{number}/"]
+    document["info"]["version"] = "1.1.0"
+    catalog_services.upload_spec(
+        engineer, interface_a, yaml.safe_dump(document), filename="v2.yaml"
+    )
+    plan = api.post("/api/v1/test-cases/generate/", {"interface": "INT-042"}, format="json").json()
+    assert plan["spec_version"] == 2
+    assert [d["name"] for d in plan["drop"]] == ["getInvoice returns 200"]
+    assert plan["add"] == [] and plan["change"] == []
