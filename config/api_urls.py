@@ -11,7 +11,7 @@ from apps.catalog.api import (
     SystemViewSet,
     TagViewSet,
 )
-from apps.testing.api import ComplianceView, TestCaseViewSet, TestRunViewSet  # noqa: E402
+from apps.testing.api import ComplianceView, DefectViewSet, TestCaseViewSet, TestRunViewSet  # noqa: E402
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -27,6 +27,7 @@ router.register("endpoint-checks", EndpointCheckViewSet, basename="endpoint-chec
 router.register("tags", TagViewSet, basename="tag")
 router.register("test-cases", TestCaseViewSet, basename="test-case")
 router.register("test-runs", TestRunViewSet, basename="test-run")
+router.register("defects", DefectViewSet, basename="defect")
 
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),

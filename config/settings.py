@@ -258,6 +258,7 @@ SPECTACULAR_SETTINGS = {
         "SpecKindEnum": "apps.catalog.models.SpecKind",
         "LifecycleStatusEnum": "apps.catalog.models.LifecycleStatus",
         "JobStatusEnum": "apps.core.models.JobStatus",
+        "CriticalityEnum": "apps.catalog.models.Criticality",
     },
 }
 

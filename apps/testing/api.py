@@ -5,6 +5,7 @@ import time
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -15,9 +16,9 @@ from apps.accounts import policy
 from apps.catalog.models import Environment, Interface
 from apps.core import audit, jobs
 from apps.core.problems import problem_response
-from apps.testing import compliance, generate, services
+from apps.testing import compliance, defects, generate, services
 from apps.testing.junit import run_as_junit
-from apps.testing.models import TestCase, TestResult, TestRun
+from apps.testing.models import Defect, Phase, Severity, TestCase, TestResult, TestRun
 
 MAX_WAIT_SECONDS = 120
 
@@ -323,3 +324,106 @@ class ComplianceView(APIView):
         """Contract compliance of an interface per environment: coverage and conformance of its current spec."""
         interface = get_object_or_404(Interface.objects.for_user(request.user), code=code.upper())
         return Response(compliance.as_dict(compliance.compliance_of(interface)))
+
+
+class DefectSerializer(serializers.ModelSerializer):
+    interface = serializers.SlugRelatedField(slug_field="code", queryset=Interface.objects.all())
+    raised_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    age_days = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Defect
+        fields = [
+            "id",
+            "interface",
+            "result",
+            "title",
+            "severity",
+            "phase_found",
+            "status",
+            "correlation_id",
+            "expected",
+            "actual",
+            "payload_sample",
+            "description",
+            "raised_by",
+            "age_days",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["result", "correlation_id", "payload_sample", "raised_by"]
+
+    def get_age_days(self, defect) -> int:
+        return (timezone.now() - defect.created_at).days
+
+
+class RaiseDefectSerializer(serializers.Serializer):
+    result = serializers.PrimaryKeyRelatedField(
+        queryset=TestResult.objects.select_related("run__interface", "run__environment")
+    )
+    severity = serializers.ChoiceField(choices=Severity.choices, default=Severity.MEDIUM)
+    phase_found = serializers.ChoiceField(choices=Phase.choices, required=False)
+
+
+class DefectViewSet(viewsets.ModelViewSet):
+    """Defects: filter by status, severity, phase and interface; raise one from a failed result."""
+
+    serializer_class = DefectSerializer
+    search_fields = ["title", "correlation_id", "interface__code"]
+    ordering_fields = ["created_at", "severity", "status"]
+    filterset_fields = {
+        "status": ["exact"],
+        "severity": ["exact"],
+        "phase_found": ["exact"],
+        "interface__code": ["exact"],
+    }
+
+    def get_queryset(self):
+        return (
+            Defect.objects.for_user(self.request.user)
+            .select_related("interface", "raised_by")
+            .order_by("-created_at")
+        )
+
+    def _save(self, serializer, instance):
+        interface = serializer.validated_data.get("interface") or instance.interface
+        if not policy.can_create_for_team(self.request.user, interface.owner_team_id):
+            raise exceptions.PermissionDenied(
+                "You may only record defects of your own teams' interfaces."
+            )
+        for name, value in serializer.validated_data.items():
+            setattr(instance, name, value)
+        if instance.raised_by_id is None:
+            instance.raised_by = self.request.user
+        serializer.instance = audit.save_with_audit(self.request.user, instance)
+
+    def perform_create(self, serializer):
+        self._save(serializer, Defect())
+
+    def perform_update(self, serializer):
+        self._save(serializer, serializer.instance)
+
+    def perform_destroy(self, instance):
+        audit.delete_with_audit(self.request.user, instance)
+
+    @extend_schema(request=RaiseDefectSerializer, responses={201: DefectSerializer})
+    @action(detail=False, methods=["post"], url_path="from-result")
+    def from_result(self, request):
+        """Raises a defect from a failed result, prefilled with expected, actual and a masked payload sample."""
+        serializer = RaiseDefectSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if not policy.can_change(request.user, data["result"].run):
+            raise exceptions.PermissionDenied(
+                "You may only raise defects of your own teams' interfaces."
+            )
+        try:
+            defect = defects.raise_from_result(
+                request.user,
+                data["result"],
+                severity=data["severity"],
+                phase=data.get("phase_found"),
+            )
+        except defects.NotAFailure as exc:
+            raise serializers.ValidationError({"result": str(exc)})
+        return Response(DefectSerializer(defect).data, status=status.HTTP_201_CREATED)

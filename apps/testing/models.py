@@ -167,3 +167,68 @@ class TestResult(models.Model):
 
 class EvidenceImmutable(Exception):
     pass
+
+
+class Severity(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+class Phase(models.TextChoices):
+    DEV = "dev", "Dev"
+    SIT = "sit", "SIT"
+    UAT = "uat", "UAT"
+    PROD = "prod", "Prod"
+
+
+class DefectStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    IN_PROGRESS = "in_progress", "In progress"
+    RESOLVED = "resolved", "Resolved"
+    CLOSED = "closed", "Closed"
+    REJECTED = "rejected", "Rejected"
+
+
+class DefectQuerySet(PolicyQuerySet):
+    team_lookup = "interface__owner_team"
+
+
+class Defect(TimeStampedModel):
+    """A defect found by a test, linked back to the evidence that shows it."""
+
+    interface = models.ForeignKey(Interface, on_delete=models.CASCADE, related_name="defects")
+    result = models.ForeignKey(
+        TestResult, null=True, blank=True, on_delete=models.SET_NULL, related_name="defects"
+    )
+    title = models.CharField(max_length=200)
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.MEDIUM)
+    phase_found = models.CharField(max_length=5, choices=Phase.choices, default=Phase.SIT)
+    status = models.CharField(
+        max_length=12, choices=DefectStatus.choices, default=DefectStatus.OPEN, db_index=True
+    )
+    correlation_id = models.CharField(max_length=64, blank=True)
+    expected = models.TextField(blank=True)
+    actual = models.TextField(blank=True)
+    payload_sample = models.JSONField(
+        null=True, blank=True, help_text="Masked, as stored in the evidence."
+    )
+    description = models.TextField(blank=True)
+    raised_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = DefectQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"DEF-{self.pk}: {self.title}"
+
+    def get_absolute_url(self):
+        return reverse("testing:defect_detail", args=[self.pk])
+
+    def policy_team_id(self):
+        return self.interface.owner_team_id

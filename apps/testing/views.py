@@ -2,15 +2,20 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
+from django.views.generic import DetailView
 
 from apps.accounts import policy
 from apps.catalog.models import Environment, Interface
-from apps.testing import services
+from apps.core import audit
+from apps.core.listing import FilteredListView
+from apps.testing import defects, services
 from apps.testing.compliance import compliance_of
-from apps.testing.models import TestRun
+from apps.testing.filters import DefectFilter
+from apps.testing.models import Defect, TestResult, TestRun
 
 
 @login_required
@@ -40,7 +45,8 @@ def _run_or_404(request, pk):
 def run_detail(request, pk):
     run = _run_or_404(request, pk)
     results = run.results.order_by("case_name")
-    return render(request, "testing/run_detail.html", {"run": run, "results": results})
+    context = {"run": run, "results": results, "can_change": policy.can_change(request.user, run)}
+    return render(request, "testing/run_detail.html", context)
 
 
 @login_required
@@ -70,3 +76,67 @@ def contracts(request, code):
             "can_change": policy.can_change(request.user, interface),
         },
     )
+
+
+@login_required
+@require_POST
+def raise_defect(request, pk):
+    result = get_object_or_404(
+        TestResult.objects.select_related("run__interface", "run__environment"), pk=pk
+    )
+    if not policy.can_change(request.user, result.run):
+        raise PermissionDenied("You may only raise defects of your own teams' interfaces.")
+    try:
+        defect = defects.raise_from_result(
+            request.user, result, severity=request.POST.get("severity", "medium")
+        )
+    except defects.NotAFailure as exc:
+        messages.error(request, str(exc))
+        return redirect("testing:run_detail", pk=result.run_id)
+    messages.success(request, f"Raised {defect}.")
+    return redirect(defect.get_absolute_url())
+
+
+class DefectList(FilteredListView):
+    template_name = "testing/defect_list.html"
+    filterset_class = DefectFilter
+    sort_fields = {
+        "created": "created_at",
+        "severity": "severity",
+        "status": "status",
+        "interface": "interface__code",
+    }
+    default_sort = "-created"
+    csv_filename = "defects.csv"
+    csv_columns = [
+        ("id", lambda d: f"DEF-{d.pk}"),
+        ("interface", lambda d: d.interface.code),
+        ("title", lambda d: d.title),
+        ("severity", lambda d: d.get_severity_display()),
+        ("phase_found", lambda d: d.get_phase_found_display()),
+        ("status", lambda d: d.get_status_display()),
+        ("correlation_id", lambda d: d.correlation_id),
+        ("created_at", lambda d: d.created_at.isoformat()),
+    ]
+
+    def base_queryset(self):
+        return (
+            Defect.objects.for_user(self.request.user)
+            .select_related("interface", "raised_by")
+            .defer("payload_sample", "expected", "actual", "description")
+        )
+
+
+class DefectDetail(LoginRequiredMixin, DetailView):
+    template_name = "testing/defect_detail.html"
+
+    def get_queryset(self):
+        return Defect.objects.for_user(self.request.user).select_related(
+            "interface", "result__run", "raised_by"
+        )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["history"] = audit.history_for(self.object)[:50]
+        context["can_change"] = policy.can_change(self.request.user, self.object)
+        return context

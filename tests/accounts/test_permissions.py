@@ -9,7 +9,7 @@ from drf_spectacular.generators import SchemaGenerator
 from apps.accounts.models import ApiToken
 from apps.catalog.models import ApiSpec, EndpointCheck
 from apps.core.models import AuditEntry
-from apps.testing.models import TestCase, TestRun
+from apps.testing.models import Defect, TestCase, TestResult, TestRun
 from tests.factories import EndpointFactory
 
 UNSAFE_METHODS = ("post", "put", "patch", "delete")
@@ -32,6 +32,10 @@ def catalog_objects(interface_a, environment, team_a, admin_user):
     check = EndpointCheck.objects.create(endpoint=endpoint)
     case = TestCase.objects.create(interface=interface_a, name="list", path="customers/")
     run = TestRun.objects.create(interface=interface_a, environment=environment)
+    defect = Defect.objects.create(interface=interface_a, title="broken")
+    result = TestResult.objects.create(
+        run=run, case=case, case_name="list", outcome="failed", correlation_id="c1"
+    )
     token, _ = ApiToken.issue(user=admin_user, name="someone else's")
     return {
         "interface": interface_a,
@@ -41,6 +45,8 @@ def catalog_objects(interface_a, environment, team_a, admin_user):
         "check": check,
         "case": case,
         "run": run,
+        "defect": defect,
+        "result": result,
         "team": team_a,
         "system": interface_a.source_system,
         "token": token,
@@ -63,6 +69,7 @@ def _api_path(template: str, objects: dict) -> str:
         "users": {"id": objects["token"].user_id},
         "test-cases": {"id": objects["case"].pk},
         "test-runs": {"id": objects["run"].pk},
+        "defects": {"id": objects["defect"].pk},
     }[resource]
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), template)
 
@@ -115,6 +122,9 @@ def _ui_path(route: str, objects: dict) -> str:
         "endpoint-checks": objects["check"].pk,
         "tokens": objects["token"].pk,
         "people": objects["token"].user_id,
+        "test-results": objects["result"].pk,
+        "test-runs": objects["run"].pk,
+        "defects": objects["defect"].pk,
     }
     path = "/" + route.lstrip("^").rstrip("$")
     path = path.replace("<slug:slug>", objects["team"].slug)

@@ -301,3 +301,50 @@ def test_regeneration_after_a_spec_change_shows_what_would_be_dropped(
     assert plan["spec_version"] == 2
     assert [d["name"] for d in plan["drop"]] == ["getInvoice returns 200"]
     assert plan["add"] == [] and plan["change"] == []
+
+
+def test_raise_a_defect_from_a_failed_result(partner, engineer, api_as, client):
+    api = api_as(engineer)
+    create_case(api, name="teapot", path="invoices/", expected_statuses=[418])
+    run = api.post(
+        "/api/v1/test-runs/", {"interface": "INT-042", "environment": "uat"}, format="json"
+    ).json()
+    api.get(f"/api/v1/test-runs/{run['id']}/wait/?timeout=30")
+    result = TestResult.objects.get()
+    response = api.post(
+        "/api/v1/defects/from-result/", {"result": result.pk, "severity": "high"}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    defect = response.json()
+    assert defect["title"] == "INT-042 teapot: status code conforms"
+    assert (
+        defect["phase_found"] == "uat"
+        and defect["severity"] == "high"
+        and defect["status"] == "open"
+    )
+    assert defect["correlation_id"] == result.correlation_id
+    assert defect["actual"].startswith("status code conforms: 200, expected 418")
+    assert len(defect["payload_sample"]["results"]) == 2
+    listed = api.get("/api/v1/defects/?status=open&severity=high").json()
+    assert [d["id"] for d in listed["results"]] == [defect["id"]]
+
+    client.force_login(engineer)
+    page = client.get(f"/defects/{defect['id']}/").content.decode()
+    assert f"run #{run['id']}, teapot" in page
+    assert "DEF-" in client.get("/defects/?status=open").content.decode()
+
+
+def test_a_passed_result_raises_no_defect(partner, engineer, api_as):
+    api = api_as(engineer)
+    create_case(api, name="fine", path="invoices/")
+    run = api.post(
+        "/api/v1/test-runs/", {"interface": "INT-042", "environment": "uat"}, format="json"
+    ).json()
+    api.get(f"/api/v1/test-runs/{run['id']}/wait/?timeout=30")
+    response = api.post(
+        "/api/v1/defects/from-result/", {"result": TestResult.objects.get().pk}, format="json"
+    )
+    assert response.status_code == 400
+    assert (
+        response.json()["errors"][0]["message"] == "This result passed: there is nothing to raise."
+    )
