@@ -221,6 +221,8 @@ class Defect(TimeStampedModel):
 
     objects = DefectQuerySet.as_manager()
 
+    AUDIT_EXCLUDE_FIELDS = ("payload_sample",)
+
     class Meta:
         ordering = ["-created_at"]
 
