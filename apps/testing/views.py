@@ -10,7 +10,7 @@ from django.views.generic import DetailView
 
 from apps.accounts import policy
 from apps.catalog.models import Environment, Interface
-from apps.core import audit
+from apps.core import audit, jobs
 from apps.core.listing import FilteredListView
 from apps.testing import defects, services
 from apps.testing.compliance import compliance_of
@@ -30,6 +30,21 @@ def start_run(request, code):
     except services.RunAlreadyActive as exc:
         messages.info(request, str(exc))
         run = exc.run
+    return redirect("testing:run_detail", pk=run.pk)
+
+
+@login_required
+@require_POST
+def cancel_run(request, pk):
+    run = get_object_or_404(TestRun.objects.select_related("interface"), pk=pk)
+    if not policy.can_change(request.user, run):
+        raise PermissionDenied("You may only cancel runs of your own teams' interfaces.")
+    if jobs.cancel(run):
+        messages.success(
+            request, f"Asked run #{run.pk} to stop; it stops after the cases in flight."
+        )
+    else:
+        messages.info(request, f"Run #{run.pk} had already finished.")
     return redirect("testing:run_detail", pk=run.pk)
 
 

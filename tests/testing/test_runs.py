@@ -348,3 +348,13 @@ def test_a_passed_result_raises_no_defect(partner, engineer, api_as):
     assert (
         response.json()["errors"][0]["message"] == "This result passed: there is nothing to raise."
     )
+
+
+def test_cancel_a_queued_run_from_the_page(partner, engineer, client, interface_a, environment):
+    run = TestRun.objects.create(interface=interface_a, environment=environment)
+    client.force_login(engineer)
+    assert "Cancel run" in client.get(f"/test-runs/{run.pk}/").content.decode()
+    response = client.post(f"/test-runs/{run.pk}/cancel/")
+    assert response.status_code == 302
+    run.refresh_from_db()
+    assert run.status == JobStatus.CANCELLED
