@@ -53,12 +53,53 @@ class TestCaseSerializer(serializers.ModelSerializer):
         ]
 
 
+class InterfaceOwnedViewSet(viewsets.ModelViewSet):
+    """Writes of objects that belong to an interface: its owner team decides, the audit records."""
+
+    owned_object = "objects"
+
+    def save_instance(self, instance):
+        raise NotImplementedError
+
+    def _save(self, serializer, instance):
+        interface = serializer.validated_data.get("interface") or instance.interface
+        if not policy.can_create_for_team(self.request.user, interface.owner_team_id):
+            raise exceptions.PermissionDenied(
+                f"You may only write {self.owned_object} of your own teams' interfaces."
+            )
+        for name, value in serializer.validated_data.items():
+            setattr(instance, name, value)
+        try:
+            serializer.instance = self.save_instance(instance)
+        except ValidationError as exc:
+            raise serializers.ValidationError(
+                exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+            )
+
+    def perform_create(self, serializer):
+        self._save(serializer, self.get_queryset().model())
+
+    def perform_update(self, serializer):
+        self._save(serializer, serializer.instance)
+
+    def perform_destroy(self, instance):
+        audit.delete_with_audit(self.request.user, instance)
+
+
+def run_conflict(request, exc: services.RunAlreadyActive):
+    """409 naming the active run, with its address."""
+    url = request.build_absolute_uri(f"/api/v1/test-runs/{exc.run.pk}/")
+    return problem_response(
+        409, str(exc), type_slug="run-already-active", instance=url, headers={"Location": url}
+    )
+
+
 class GenerateSerializer(serializers.Serializer):
     interface = serializers.SlugRelatedField(slug_field="code", queryset=Interface.objects.all())
     apply = serializers.BooleanField(default=False, help_text="False: only show the plan.")
 
 
-class TestCaseViewSet(viewsets.ModelViewSet):
+class TestCaseViewSet(InterfaceOwnedViewSet):
     serializer_class = TestCaseSerializer
     search_fields = ["name", "path", "interface__code"]
     ordering_fields = ["name", "created_at", "interface__code"]
@@ -71,29 +112,10 @@ class TestCaseViewSet(viewsets.ModelViewSet):
             .order_by("interface__code", "name")
         )
 
-    def _save(self, serializer, instance):
-        interface = serializer.validated_data.get("interface") or instance.interface
-        if not policy.can_create_for_team(self.request.user, interface.owner_team_id):
-            raise exceptions.PermissionDenied(
-                "You may only write test cases of your own teams' interfaces."
-            )
-        for name, value in serializer.validated_data.items():
-            setattr(instance, name, value)
-        try:
-            serializer.instance = services.save_case(self.request.user, instance)
-        except ValidationError as exc:
-            raise serializers.ValidationError(
-                exc.message_dict if hasattr(exc, "error_dict") else exc.messages
-            )
+    owned_object = "test cases"
 
-    def perform_create(self, serializer):
-        self._save(serializer, TestCase())
-
-    def perform_update(self, serializer):
-        self._save(serializer, serializer.instance)
-
-    def perform_destroy(self, instance):
-        audit.delete_with_audit(self.request.user, instance)
+    def save_instance(self, instance):
+        return services.save_case(self.request.user, instance)
 
     @extend_schema(request=GenerateSerializer, responses={200: dict})
     @action(detail=False, methods=["post"])
@@ -231,14 +253,7 @@ class TestRunViewSet(
                 case_ids=data.get("case_ids", []),
             )
         except services.RunAlreadyActive as exc:
-            url = request.build_absolute_uri(f"/api/v1/test-runs/{exc.run.pk}/")
-            return problem_response(
-                409,
-                str(exc),
-                type_slug="run-already-active",
-                instance=url,
-                headers={"Location": url},
-            )
+            return run_conflict(request, exc)
         return Response(self.get_serializer(run).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
@@ -298,14 +313,7 @@ class TestRunViewSet(
                 request.user, run.interface, run.environment, case_ids=failed
             )
         except services.RunAlreadyActive as exc:
-            url = request.build_absolute_uri(f"/api/v1/test-runs/{exc.run.pk}/")
-            return problem_response(
-                409,
-                str(exc),
-                type_slug="run-already-active",
-                instance=url,
-                headers={"Location": url},
-            )
+            return run_conflict(request, exc)
         return Response(self.get_serializer(new_run).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses=TestRunSerializer)
@@ -365,7 +373,7 @@ class RaiseDefectSerializer(serializers.Serializer):
     phase_found = serializers.ChoiceField(choices=Phase.choices, required=False)
 
 
-class DefectViewSet(viewsets.ModelViewSet):
+class DefectViewSet(InterfaceOwnedViewSet):
     """Defects: filter by status, severity, phase and interface; raise one from a failed result."""
 
     serializer_class = DefectSerializer
@@ -385,26 +393,12 @@ class DefectViewSet(viewsets.ModelViewSet):
             .order_by("-created_at")
         )
 
-    def _save(self, serializer, instance):
-        interface = serializer.validated_data.get("interface") or instance.interface
-        if not policy.can_create_for_team(self.request.user, interface.owner_team_id):
-            raise exceptions.PermissionDenied(
-                "You may only record defects of your own teams' interfaces."
-            )
-        for name, value in serializer.validated_data.items():
-            setattr(instance, name, value)
+    owned_object = "defects"
+
+    def save_instance(self, instance):
         if instance.raised_by_id is None:
             instance.raised_by = self.request.user
-        serializer.instance = audit.save_with_audit(self.request.user, instance)
-
-    def perform_create(self, serializer):
-        self._save(serializer, Defect())
-
-    def perform_update(self, serializer):
-        self._save(serializer, serializer.instance)
-
-    def perform_destroy(self, instance):
-        audit.delete_with_audit(self.request.user, instance)
+        return audit.save_with_audit(self.request.user, instance)
 
     @extend_schema(request=RaiseDefectSerializer, responses={201: DefectSerializer})
     @action(detail=False, methods=["post"], url_path="from-result")
