@@ -16,7 +16,7 @@ from apps.accounts import policy
 from apps.catalog.models import Environment, Interface
 from apps.core import audit, jobs
 from apps.core.problems import problem_response
-from apps.testing import compliance, defects, generate, services
+from apps.testing import compliance, defects, evidence, generate, services
 from apps.testing.junit import run_as_junit
 from apps.testing.models import Defect, Phase, Severity, TestCase, TestResult, TestRun
 
@@ -294,6 +294,17 @@ class TestRunViewSet(
             f'attachment; filename="{run.interface.code}-run-{run.pk}.xml"'
         )
         return response
+
+    @extend_schema(responses={(200, "application/zip"): bytes})
+    @action(detail=True, methods=["get"], url_path="evidence-pack")
+    def evidence_pack(self, request, *args, **kwargs):
+        """A zip for audit: a readable HTML summary and the JSON of every result."""
+        run = self.get_object()
+        try:
+            content = evidence.evidence_pack(run)
+        except evidence.RunNotFinished as exc:
+            return problem_response(409, str(exc), type_slug="run-not-finished")
+        return evidence.as_download(run, content)
 
     @extend_schema(request=None, responses={202: TestRunSerializer})
     @action(detail=True, methods=["post"], url_path="rerun-failed")

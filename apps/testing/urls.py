@@ -10,6 +10,7 @@ urlpatterns = [
     path("test-runs/<int:pk>/", views.run_detail, name="run_detail"),
     path("test-runs/<int:pk>/progress/", views.run_progress, name="run_progress"),
     path("test-runs/<int:pk>/cancel/", views.cancel_run, name="run_cancel"),
+    path("test-runs/<int:pk>/evidence.zip", views.evidence_pack, name="run_evidence"),
     path("test-results/<int:pk>/defect/", views.raise_defect, name="defect_raise"),
     path("defects/", views.DefectList.as_view(), name="defect_list"),
     path("defects/<int:pk>/", views.DefectDetail.as_view(), name="defect_detail"),

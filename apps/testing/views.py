@@ -12,7 +12,7 @@ from apps.accounts import policy
 from apps.catalog.models import Environment, Interface
 from apps.core import audit, jobs
 from apps.core.listing import FilteredListView
-from apps.testing import defects, services
+from apps.testing import defects, evidence, services
 from apps.testing.compliance import compliance_of
 from apps.testing.filters import DefectFilter
 from apps.testing.models import Defect, TestResult, TestRun
@@ -155,3 +155,15 @@ class DefectDetail(LoginRequiredMixin, DetailView):
         context["history"] = audit.history_for(self.object)[:50]
         context["can_change"] = policy.can_change(self.request.user, self.object)
         return context
+
+
+@login_required
+@require_safe
+def evidence_pack(request, pk):
+    run = _run_or_404(request, pk)
+    try:
+        content = evidence.evidence_pack(run)
+    except evidence.RunNotFinished as exc:
+        messages.info(request, str(exc))
+        return redirect("testing:run_detail", pk=run.pk)
+    return evidence.as_download(run, content)

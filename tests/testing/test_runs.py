@@ -358,3 +358,43 @@ def test_cancel_a_queued_run_from_the_page(partner, engineer, client, interface_
     assert response.status_code == 302
     run.refresh_from_db()
     assert run.status == JobStatus.CANCELLED
+
+
+def test_evidence_pack_of_a_finished_run(
+    partner, engineer, api_as, client, interface_a, environment
+):
+    import io
+    import json
+    import zipfile
+
+    api = api_as(engineer)
+    create_case(api, name="list customers", path="customers/")
+    run = api.post(
+        "/api/v1/test-runs/", {"interface": "INT-042", "environment": "uat"}, format="json"
+    ).json()
+    api.get(f"/api/v1/test-runs/{run['id']}/wait/?timeout=30")
+    response = api.get(f"/api/v1/test-runs/{run['id']}/evidence-pack/")
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    names = archive.namelist()
+    assert names == ["summary.html", "run.json", "results/0001-list-customers.json"]
+    summary = archive.read("summary.html").decode()
+    assert "Test evidence: INT-042" in summary and "response schema conforms" in summary
+    result = json.loads(archive.read("results/0001-list-customers.json"))
+    assert (
+        result["outcome"] == "passed"
+        and result["request"]["headers"]["Authorization"] == "Bearer [masked]"
+    )
+    assert all(
+        settings.PONTIS_DEMO_PARTNER_TOKEN not in archive.read(name).decode() for name in names
+    )
+    client.force_login(engineer)
+    assert client.get(f"/test-runs/{run['id']}/evidence.zip").status_code == 200
+
+    active = TestRun.objects.create(interface=interface_a, environment=environment)
+    refused = api.get(f"/api/v1/test-runs/{active.pk}/evidence-pack/")
+    assert refused.status_code == 409
+    assert (
+        refused.json()["detail"]
+        == f"Run #{active.pk} is still queued: its evidence is not final yet."
+    )
