@@ -12,6 +12,7 @@ urlpatterns = [
     path("test-runs/<int:pk>/cancel/", views.cancel_run, name="run_cancel"),
     path("test-runs/<int:pk>/evidence.zip", views.evidence_pack, name="run_evidence"),
     path("test-results/<int:pk>/defect/", views.raise_defect, name="defect_raise"),
+    path("test-results/<int:pk>/compare/", views.compare_with_last_pass, name="result_compare"),
     path("defects/", views.DefectList.as_view(), name="defect_list"),
     path("defects/<int:pk>/", views.DefectDetail.as_view(), name="defect_detail"),
 ]

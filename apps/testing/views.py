@@ -167,3 +167,27 @@ def evidence_pack(request, pk):
         messages.info(request, str(exc))
         return redirect("testing:run_detail", pk=run.pk)
     return evidence.as_download(run, content)
+
+
+@login_required
+@require_safe
+def compare_with_last_pass(request, pk):
+    """A failing result beside the last passing result of the same case in the same environment."""
+    result = get_object_or_404(
+        TestResult.objects.filter(run__in=TestRun.objects.for_user(request.user)).select_related(
+            "run__interface", "run__environment"
+        ),
+        pk=pk,
+    )
+    last_pass = (
+        TestResult.objects.filter(
+            case_id=result.case_id,
+            run__environment_id=result.run.environment_id,
+            outcome="passed",
+            created_at__lt=result.created_at,
+        )
+        .select_related("run")
+        .order_by("-created_at")
+        .first()
+    )
+    return render(request, "testing/compare.html", {"result": result, "last_pass": last_pass})

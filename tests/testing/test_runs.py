@@ -398,3 +398,31 @@ def test_evidence_pack_of_a_finished_run(
         refused.json()["detail"]
         == f"Run #{active.pk} is still queued: its evidence is not final yet."
     )
+
+
+def test_compare_a_failure_with_the_last_pass(partner, engineer, api_as, client):
+    api = api_as(engineer)
+    case = create_case(api, name="invoices", path="invoices/")
+    first = api.post(
+        "/api/v1/test-runs/", {"interface": "INT-042", "environment": "uat"}, format="json"
+    ).json()
+    api.get(f"/api/v1/test-runs/{first['id']}/wait/?timeout=30")
+    api.patch(f"/api/v1/test-cases/{case['id']}/", {"expected_statuses": [418]}, format="json")
+    second = api.post(
+        "/api/v1/test-runs/", {"interface": "INT-042", "environment": "uat"}, format="json"
+    ).json()
+    api.get(f"/api/v1/test-runs/{second['id']}/wait/?timeout=30")
+    failed = TestResult.objects.get(run_id=second["id"])
+    client.force_login(engineer)
+    page = client.get(f"/test-results/{failed.pk}/compare/").content.decode()
+    assert (
+        f"Run #{first['id']}" in page
+        and "Passed" in page
+        and "status code conforms: 200, expected 418" in page
+    )
+    first_result = TestResult.objects.get(run_id=first["id"])
+    assert (
+        "No earlier pass"
+        in client.get(f"/test-results/{first_result.pk}/compare/").content.decode()
+    )
+    assert "Pass rate" in client.get("/interfaces/INT-042/contracts/").content.decode()
