@@ -178,7 +178,8 @@ def _fail(path: str, message: str) -> SpecError:
     return SpecError([SpecProblem(path, message)])
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """The JSON Schema type name of a parsed JSON value."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -189,7 +190,7 @@ def _json_type(value: Any) -> str:
         return "number"
     if isinstance(value, str):
         return "string"
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return "array"
     if isinstance(value, dict):
         return "object"
@@ -704,7 +705,7 @@ def load_document(raw: bytes | str, filename: str | None = None) -> dict:
         doc = _load_yaml(text, max_depth, max_nodes, max_aliases, deadline)
     if not isinstance(doc, dict):
         raise _fail(
-            "", f"the top level must be an object (a mapping of keys), not {_json_type(doc)}"
+            "", f"the top level must be an object (a mapping of keys), not {json_type(doc)}"
         )
     if from_json:
         _scan(doc)  # depth and size; the YAML builder enforces them as it goes
@@ -806,7 +807,7 @@ def _scan(doc: Any) -> _Scan:
     """Check that ``doc`` is a bounded tree of JSON values and find its references."""
     _, max_depth, max_nodes, _ = _limits()
     if not isinstance(doc, dict):
-        raise _fail("", f"the top level must be an object, not {_json_type(doc)}")
+        raise _fail("", f"the top level must be an object, not {json_type(doc)}")
     scan = _Scan(doc)
     parents = scan.parents
     count = 0
@@ -955,7 +956,7 @@ def _resolve_fragment(doc: dict, fragment: str, anchors: dict[str, dict] | None)
                 )
             node = node[int(token)]
         else:
-            raise _Unresolvable(f"{json_pointer(walked)} is a {_json_type(node)}, not a container")
+            raise _Unresolvable(f"{json_pointer(walked)} is a {json_type(node)}, not a container")
         walked.append(token)
     return node
 
@@ -1130,7 +1131,7 @@ _JSON_SCHEMA_HINTS = (
 def detect_kind(doc: Any) -> str:
     """Which kind of spec ``doc`` is: one of :data:`KINDS`, or SpecError."""
     if not isinstance(doc, dict):
-        raise _fail("", f"a spec must be an object, not {_json_type(doc)}; {SUPPORTED_TEXT}")
+        raise _fail("", f"a spec must be an object, not {json_type(doc)}; {SUPPORTED_TEXT}")
     if "swagger" in doc:
         raise _fail(
             "/swagger",
@@ -1143,7 +1144,7 @@ def detect_kind(doc: Any) -> str:
             raise _fail(
                 "/openapi",
                 f"openapi must be a version string such as '3.0.3' (quote it in YAML), not "
-                f"{_json_type(version)} {_short(version)}",
+                f"{json_type(version)} {_short(version)}",
             )
         if re.fullmatch(r"3\.0\.\d+(-[\w.]+)?", version):
             return "openapi-3.0"
@@ -1156,7 +1157,7 @@ def detect_kind(doc: Any) -> str:
             raise _fail(
                 "/asyncapi",
                 f"asyncapi must be a version string such as '2.6.0' (quote it in YAML), not "
-                f"{_json_type(version)} {_short(version)}",
+                f"{json_type(version)} {_short(version)}",
             )
         if re.fullmatch(r"2\.\d+\.\d+(-[\w.]+)?", version):
             return "asyncapi-2"
@@ -1310,7 +1311,7 @@ def _tidy(message: str, instance: Any) -> str:
         return message
     for rendered in (_compact(instance), repr(instance)):
         if message.startswith(rendered):
-            described = f"this {_json_type(instance)}"
+            described = f"this {json_type(instance)}"
             return _short(described + message[len(rendered) :], 300)
     return _short(message, 300)
 
@@ -1530,7 +1531,7 @@ class _Checks:
         if value is None and not required:
             return False
         if not isinstance(value, dict):
-            self.add(tokens, f"{what} must be an object, not {_json_type(value)}")
+            self.add(tokens, f"{what} must be an object, not {json_type(value)}")
             return False
         return True
 
@@ -1540,7 +1541,7 @@ class _Checks:
                 self.add(tokens, f"'{key}' is a required property")
             return
         if not isinstance(parent[key], str):
-            self.add([*tokens, key], f"{key} must be a string, not {_json_type(parent[key])}")
+            self.add([*tokens, key], f"{key} must be a string, not {json_type(parent[key])}")
 
     def strings(self, parent: dict, keys: tuple[str, ...], tokens: list[Any]) -> None:
         for key in keys:
@@ -1743,7 +1744,7 @@ def _asyncapi3_problems(doc: dict) -> list[SpecProblem]:
             address = channel.get("address")
             if address is not None and not isinstance(address, str):
                 c.add(
-                    [*t, "address"], f"address must be a string or null, not {_json_type(address)}"
+                    [*t, "address"], f"address must be a string or null, not {json_type(address)}"
                 )
             c.strings(channel, ("title", "summary", "description"), t)
             messages = channel.get("messages")
@@ -1803,7 +1804,7 @@ def _asyncapi3_problems(doc: dict) -> list[SpecProblem]:
             if not isinstance(messages, list):
                 c.add(
                     [*t, "messages"],
-                    f"messages must be a list of references, not {_json_type(messages)}",
+                    f"messages must be a list of references, not {json_type(messages)}",
                 )
                 continue
             for i, message in enumerate(messages):

@@ -80,6 +80,7 @@ from apps.catalog.specs import (
     _scan,
     _Unresolvable,
     json_pointer,
+    json_type,
 )
 
 try:  # pragma: no cover - exercised by whichever backend is installed
@@ -178,24 +179,6 @@ class Violation:
 # --------------------------------------------------------------------------------------
 # Small helpers: JSON types, showing values, JSONPath text
 # --------------------------------------------------------------------------------------
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 _ARTICLES = {
@@ -604,7 +587,7 @@ class _Compiler:
         if isinstance(node, bool):
             return {"not": {}} if node is False and self.false_as_not else node
         if not isinstance(node, dict):
-            raise ContractError(f"the schema at {where} is {_a(_json_type(node))}, not an object")
+            raise ContractError(f"the schema at {where} is {_a(json_type(node))}, not an object")
         if isinstance(node.get("$ref"), str):
             siblings = set(node) - {"$ref"} - _ANNOTATIONS - _DROPPED
             siblings = {k for k in siblings if not k.startswith("x-")}
@@ -1063,7 +1046,7 @@ def _expected_types(value: Any) -> str:
 
 
 def _got(instance: Any) -> str:
-    kind = _json_type(instance)
+    kind = json_type(instance)
     if kind in ("object", "array", "null"):
         return f"got {_a(kind)}"
     return f"got {_a(kind)} ({_show(instance)})"
@@ -1600,7 +1583,7 @@ def _json_equal(a: Any, b: Any) -> bool:
 
 
 def _is_type(value: Any, expected: str) -> bool:
-    actual = _json_type(value)
+    actual = json_type(value)
     if expected == "number":
         return actual in ("integer", "number")
     if expected == "integer":
@@ -1650,20 +1633,20 @@ def _check_value(op: str, expected: Any, actual: Any) -> str | None:
     if op == "type":
         if _is_type(actual, expected):
             return None
-        return f"{_show(actual)} is {_a(_json_type(actual))}, not {_a(expected)}"
+        return f"{_show(actual)} is {_a(json_type(actual))}, not {_a(expected)}"
     if op == "matches":
         if isinstance(actual, int | float) and not isinstance(actual, bool):
             text = json.dumps(actual)
         elif isinstance(actual, str):
             text = actual
         else:
-            return f"{_show(actual)} is {_a(_json_type(actual))}, not a string to match"
+            return f"{_show(actual)} is {_a(json_type(actual))}, not a string to match"
         if re.search(expected, text):
             return None
         return f"{_show(actual)} does not match {_show(expected)}"
     if op == "length":
         if not isinstance(actual, str | list | tuple | dict):
-            return f"{_show(actual)} is {_a(_json_type(actual))}, which has no length"
+            return f"{_show(actual)} is {_a(json_type(actual))}, which has no length"
         if len(actual) == expected:
             return None
         return f"{_show(actual)} has length {len(actual)}, not {expected}"
