@@ -75,6 +75,7 @@ class EnvironmentSerializer(serializers.ModelSerializer):
             "is_production",
             "description",
             "egress_allowlist",
+            "ca_bundle",
             "created_at",
             "updated_at",
         ]

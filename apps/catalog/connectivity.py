@@ -65,6 +65,7 @@ def _request_token(endpoint: Endpoint, credentials: dict) -> tuple[str, float]:
         },
         body=urlencode(form).encode(),
         allowlist=endpoint.environment.egress_allowlist,
+        ca_bundle=endpoint.environment.ca_bundle_path(),
         read_timeout=endpoint.timeout_seconds,
         max_bytes=64 * 1024,
     )
@@ -117,6 +118,7 @@ def run_check(check: EndpointCheck) -> str | None:
             url,
             headers=headers,
             allowlist=endpoint.environment.egress_allowlist,
+            ca_bundle=endpoint.environment.ca_bundle_path(),
             read_timeout=endpoint.timeout_seconds,
             total_timeout=endpoint.timeout_seconds,
             max_bytes=64 * 1024,

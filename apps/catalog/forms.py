@@ -40,8 +40,19 @@ class EnvironmentForm(forms.ModelForm):
 
     class Meta:
         model = Environment
-        fields = ["name", "slug", "position", "is_production", "description", "egress_allowlist"]
-        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+        fields = [
+            "name",
+            "slug",
+            "position",
+            "is_production",
+            "description",
+            "egress_allowlist",
+            "ca_bundle",
+        ]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 2}),
+            "ca_bundle": forms.Textarea(attrs={"rows": 4, "class": "mono"}),
+        }
 
     def __init__(self, *args, **kwargs):
         kwargs.pop("user", None)

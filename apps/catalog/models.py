@@ -1,7 +1,12 @@
 """The interface catalog: systems, environments, interfaces, endpoints and API specs."""
 
+import hashlib
+import os
 import re
+from pathlib import Path
 
+from cryptography import x509
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -76,6 +81,11 @@ class Environment(TimeStampedModel):
         blank=True,
         help_text="Networks (CIDR) or host names that endpoints here may reach beyond the public internet.",
     )
+    ca_bundle = models.TextField(
+        blank=True,
+        help_text="PEM certificates that HTTPS endpoints here are verified against, "
+        "instead of the system trust store (for an internal or self-signed CA).",
+    )
 
     objects = EnvironmentQuerySet.as_manager()
 
@@ -98,6 +108,30 @@ class Environment(TimeStampedModel):
             egress.parse_allowlist(self.egress_allowlist or [])
         except ValueError as exc:
             raise ValidationError({"egress_allowlist": str(exc)})
+        if self.ca_bundle.strip():
+            try:
+                certificates = x509.load_pem_x509_certificates(self.ca_bundle.encode())
+            except ValueError:
+                certificates = []
+            if not certificates:
+                raise ValidationError(
+                    {
+                        "ca_bundle": "Paste one or more PEM certificates (-----BEGIN CERTIFICATE-----)."
+                    }
+                )
+
+    def ca_bundle_path(self) -> str | None:
+        """A file holding the environment's CA certificates, for the TLS layer; None when unset."""
+        if not self.ca_bundle.strip():
+            return None
+        digest = hashlib.sha256(self.ca_bundle.encode()).hexdigest()
+        path = Path(settings.VAR_DIR) / "ca-bundles" / f"{digest}.pem"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_text(self.ca_bundle)
+            partial.replace(path)
+        return str(path)
 
 
 class Tag(models.Model):

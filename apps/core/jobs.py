@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.core import metrics
@@ -27,6 +27,20 @@ _registry: dict[type[JobRun], Callable[[int], None]] = {}
 
 class JobCancelled(Exception):
     """Raised inside a job's work when a user asked to cancel it."""
+
+
+class JobDeferred(Exception):
+    """Raised inside a job's work to hand the run back to the queue until ``until``.
+
+    For waits too long to hold a worker (a ``Retry-After`` of an hour): the row
+    goes back to ``queued`` with ``not_before`` set, and the sweeper in
+    ``reap_stale`` sends it again once that time has passed.
+    """
+
+    def __init__(self, until, reason: str):
+        super().__init__(reason)
+        self.until = until
+        self.reason = reason
 
 
 def register(model: type[JobRun], enqueue: Callable[[int], None]) -> None:
@@ -68,14 +82,16 @@ def claim(model: type[JobRun], run_id: int) -> JobRun | None:
     queued and does nothing.
     """
     now = timezone.now()
-    changed = model.objects.filter(
-        pk=run_id, status=JobStatus.QUEUED, cancel_requested=False
-    ).update(
-        status=JobStatus.RUNNING,
-        worker=worker_name(),
-        heartbeat_at=now,
-        started_at=now,
-        attempts=F("attempts") + 1,
+    changed = (
+        model.objects.filter(pk=run_id, status=JobStatus.QUEUED, cancel_requested=False)
+        .exclude(not_before__gt=now)
+        .update(
+            status=JobStatus.RUNNING,
+            worker=worker_name(),
+            heartbeat_at=now,
+            started_at=now,
+            attempts=F("attempts") + 1,
+        )
     )
     if changed != 1:
         # A cancelled-while-queued run is finished here so it does not wait for the reaper.
@@ -143,6 +159,28 @@ def cancel(run: JobRun) -> bool:
     )
 
 
+def defer(run: JobRun, until, reason: str) -> bool:
+    """Puts a running run back in the queue until ``until``; False when it was no longer ours.
+
+    The attempt is given back: a deferral is the endpoint's request, not a lost worker.
+    """
+    changed = (
+        type(run)
+        .objects.filter(pk=run.pk, status=JobStatus.RUNNING, worker=run.worker)
+        .update(
+            status=JobStatus.QUEUED,
+            worker="",
+            heartbeat_at=None,
+            not_before=until,
+            deferrals=F("deferrals") + 1,
+            attempts=F("attempts") - 1,
+            progress_note=reason[:200],
+            updated_at=timezone.now(),
+        )
+    )
+    return changed == 1
+
+
 def execute(model: type[JobRun], run_id: int, work: Callable[[JobRun], str | None]) -> str:
     """Claims a run, calls ``work(run)`` and records the outcome. Returns a short outcome string.
 
@@ -157,6 +195,9 @@ def execute(model: type[JobRun], run_id: int, work: Callable[[JobRun], str | Non
     except JobCancelled:
         finish(run, JobStatus.CANCELLED, "Cancelled by a user.")
         return "cancelled"
+    except JobDeferred as deferred:
+        defer(run, deferred.until, deferred.reason)
+        return "deferred"
     except Exception as exc:
         logger.exception("job %s %s failed", model.__name__, run_id)
         finish(run, JobStatus.FAILED, f"{type(exc).__name__}: {exc}")
@@ -205,11 +246,15 @@ def reap_stale(lease_seconds: int | None = None) -> dict[str, int]:
                 metrics.JOBS_REAPED.labels(model.__name__, "failed").inc()
         # Queued runs nobody took within the lease (a lost message, a broker that was
         # down when they were created) are sent again; claim-once makes extras harmless.
-        waiting = model.objects.filter(status=JobStatus.QUEUED, updated_at__lt=cutoff)
+        # A deferred run is sent once its time has come, whatever its age.
+        now = timezone.now()
+        waiting = model.objects.filter(status=JobStatus.QUEUED).filter(
+            Q(not_before__isnull=True, updated_at__lt=cutoff) | Q(not_before__lte=now)
+        )
         for run_id in waiting.values_list("pk", flat=True):
-            if model.objects.filter(
-                pk=run_id, status=JobStatus.QUEUED, updated_at__lt=cutoff
-            ).update(updated_at=timezone.now()) and send(model, run_id):
+            if model.objects.filter(pk=run_id, status=JobStatus.QUEUED).filter(
+                Q(not_before__isnull=True, updated_at__lt=cutoff) | Q(not_before__lte=now)
+            ).update(updated_at=now, not_before=None) and send(model, run_id):
                 outcome["resent"] += 1
     return outcome
 

@@ -52,6 +52,10 @@ class JobRun(TimeStampedModel):
     finished_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
     error = models.TextField(blank=True)
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="A deferred run is not claimed before this time."
+    )
+    deferrals = models.PositiveSmallIntegerField(default=0)
 
     # How often the reaper may put a stale run back in the queue before failing it.
     MAX_ATTEMPTS = 3

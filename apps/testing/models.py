@@ -13,12 +13,19 @@ class TestKind(models.TextChoices):
     FUNCTIONAL = "functional", "Functional"
     NEGATIVE = "negative", "Negative"
     END_TO_END = "end_to_end", "End-to-end"
+    MANUAL = "manual", "Manual"
 
 
 class Scenario(models.TextChoices):
     HAPPY_PATH = "happy_path", "Happy path"
     EDGE_CASE = "edge_case", "Edge case"
     FAILURE_MODE = "failure_mode", "Failure mode"
+
+
+class BodyFormat(models.TextChoices):
+    JSON = "json", "JSON"
+    XML = "xml", "XML"
+    TEXT = "text", "Plain text"
 
 
 class HttpMethod(models.TextChoices):
@@ -54,7 +61,25 @@ class TestCase(TimeStampedModel):
     query = models.JSONField(default=dict, blank=True)
     headers = models.JSONField(default=dict, blank=True)
     body = models.JSONField(null=True, blank=True)
+    body_format = models.CharField(
+        max_length=4, choices=BodyFormat.choices, default=BodyFormat.JSON
+    )
+    body_text = models.TextField(
+        blank=True,
+        help_text="The request body for XML and plain-text cases; {{variables}} allowed.",
+    )
     variables = models.JSONField(default=dict, blank=True)
+    extract = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Variables taken from the response for the later steps: {name: JSONPath}.",
+    )
+    steps = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Chained steps sent after the first request, each with its own request, "
+        "expectations and extract (create, then read back by the id it returned).",
+    )
     send_credentials = models.BooleanField(
         default=True,
         help_text="Off for a negative case proving that a request without credentials is refused.",
@@ -69,6 +94,14 @@ class TestCase(TimeStampedModel):
     max_latency_ms = models.PositiveIntegerField(null=True, blank=True)
     tags = models.JSONField(default=list, blank=True)
     is_active = models.BooleanField(default=True)
+    manual_steps = models.TextField(blank=True, help_text="Manual cases: what the tester does.")
+    expected_result = models.TextField(
+        blank=True, help_text="Manual cases: what the tester must see for a pass."
+    )
+    scripts = models.TextField(
+        blank=True,
+        help_text="Test scripts imported from a Postman collection, kept as text: never executed.",
+    )
 
     objects = TestCaseQuerySet.as_manager()
 
@@ -112,6 +145,12 @@ class TestRun(JobRun):
     passed = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     errored = models.PositiveIntegerField(default=0)
+    is_manual = models.BooleanField(
+        default=False, help_text="A tester's recorded outcome of manual cases, not a worker's run."
+    )
+    schedule = models.ForeignKey(
+        "TestSchedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
 
     objects = TestRunQuerySet.as_manager()
 
@@ -146,6 +185,15 @@ class TestResult(models.Model):
     elapsed_ms = models.FloatField(null=True)
     correlation_id = models.CharField(max_length=64)
     error = models.TextField(blank=True)
+    steps = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Chained cases: the masked request, response and checks of every step.",
+    )
+    notes = models.TextField(blank=True, help_text="Manual cases: what the tester observed.")
+    recorded_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -167,6 +215,113 @@ class TestResult(models.Model):
 
 class EvidenceImmutable(Exception):
     pass
+
+
+def evidence_upload_path(instance, filename):
+    return f"evidence/{instance.result.run_id}/{instance.sha256[:16]}-{filename}"
+
+
+class EvidenceFile(models.Model):
+    """A file a tester attached to a manual result: a screenshot, a log, an export."""
+
+    result = models.ForeignKey(TestResult, on_delete=models.CASCADE, related_name="files")
+    file = models.FileField(upload_to=evidence_upload_path, max_length=300)
+    name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100, blank=True)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["result", "name"]
+
+    def __str__(self):
+        return self.name
+
+
+class KnownFindingQuerySet(PolicyQuerySet):
+    team_lookup = "interface__owner_team"
+
+
+class KnownFinding(TimeStampedModel):
+    """An accepted failure in an interface's baseline: it no longer turns a run red, a new one does.
+
+    A failing check matches when its name equals ``check`` (blank: any check), the case is
+    ``case`` (blank: any case) and ``contains`` (blank: anything) appears in the check's
+    message or in one of its violations.
+    """
+
+    interface = models.ForeignKey(
+        Interface, on_delete=models.CASCADE, related_name="known_findings"
+    )
+    case = models.ForeignKey(
+        TestCase, null=True, blank=True, on_delete=models.CASCADE, related_name="known_findings"
+    )
+    check_name = models.CharField(max_length=60, blank=True)
+    contains = models.CharField(max_length=300, blank=True)
+    reason = models.TextField()
+    accepted_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_on = models.DateField(
+        null=True, blank=True, help_text="After this day the finding counts as a failure again."
+    )
+
+    objects = KnownFindingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["interface", "-created_at"]
+
+    def __str__(self):
+        return f"{self.interface.code}: {self.check_name or 'any check'} {self.contains!r}"
+
+    def policy_team_id(self):
+        return self.interface.owner_team_id
+
+
+class TestScheduleQuerySet(PolicyQuerySet):
+    team_lookup = "interface__owner_team"
+
+
+class TestSchedule(TimeStampedModel):
+    """Runs a suite of an interface against an environment on a cron schedule (via beat)."""
+
+    __test__ = False
+
+    interface = models.ForeignKey(
+        Interface, on_delete=models.CASCADE, related_name="test_schedules"
+    )
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="test_schedules"
+    )
+    name = models.CharField(max_length=120)
+    cron = models.CharField(
+        max_length=120, help_text="Five fields: minute hour day-of-month month day-of-week (UTC)."
+    )
+    tag = models.CharField(max_length=50, blank=True, help_text="Only cases with this tag.")
+    is_enabled = models.BooleanField(default=True)
+    next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = TestScheduleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["interface", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["interface", "name"], name="unique_schedule_name")
+        ]
+
+    def __str__(self):
+        return f"{self.interface.code}: {self.name}"
+
+    def policy_team_id(self):
+        return self.interface.owner_team_id
 
 
 class Severity(models.TextChoices):

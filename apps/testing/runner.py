@@ -197,6 +197,7 @@ def send_with_retries(endpoint: Endpoint, method: str, url: str, *, headers, bod
                 headers=headers,
                 body=body,
                 allowlist=endpoint.environment.egress_allowlist,
+                ca_bundle=endpoint.environment.ca_bundle_path(),
                 read_timeout=endpoint.timeout_seconds,
                 total_timeout=endpoint.timeout_seconds * 2,
                 max_bytes=max(settings.PONTIS_EVIDENCE_MAX_BODY_BYTES, 1024 * 1024),
