@@ -186,6 +186,8 @@ PONTIS_EGRESS_TOTAL_TIMEOUT = float(env_str("PONTIS_EGRESS_TOTAL_TIMEOUT", "60")
 
 # Jobs: a running job whose heartbeat is older than this is reaped.
 PONTIS_JOB_LEASE_SECONDS = env_int("PONTIS_JOB_LEASE_SECONDS", 120)
+# Scheduled test runs: a cron expression may not fire more often than this.
+PONTIS_SCHEDULE_MIN_INTERVAL_MINUTES = env_int("PONTIS_SCHEDULE_MIN_INTERVAL_MINUTES", 5)
 
 # Demo partner API (apps.demo_partner) token; the demo endpoints carry it encrypted.
 PONTIS_DEMO_PARTNER_TOKEN = env_str("PONTIS_DEMO_PARTNER_TOKEN", "demo-partner-token")
@@ -212,6 +214,7 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "apps.core.tasks.reap_stale_jobs", "schedule": 30.0},
+    "run-due-test-schedules": {"task": "apps.testing.tasks.run_due_schedules", "schedule": 60.0},
 }
 
 REST_FRAMEWORK = {
@@ -259,6 +262,8 @@ SPECTACULAR_SETTINGS = {
         "LifecycleStatusEnum": "apps.catalog.models.LifecycleStatus",
         "JobStatusEnum": "apps.core.models.JobStatus",
         "CriticalityEnum": "apps.catalog.models.Criticality",
+        "OutcomeEnum": "apps.testing.models.Outcome",
+        "ManualOutcomeEnum": "apps.testing.manual.ManualOutcome",
     },
 }
 
@@ -306,7 +311,16 @@ LOGGING = {
 
 # Contract-test evidence: response bodies are stored up to this size (masked).
 PONTIS_EVIDENCE_MAX_BODY_BYTES = env_int("PONTIS_EVIDENCE_MAX_BODY_BYTES", 64 * 1024)
-# The longest Retry-After a contract-test worker honours by waiting; longer ones end the case.
+# The largest (decoded) response body a test case reads and checks; a larger one errors.
+PONTIS_TEST_MAX_RESPONSE_BYTES = env_int("PONTIS_TEST_MAX_RESPONSE_BYTES", 10 * 1024 * 1024)
+# The longest Retry-After a contract-test worker honours by waiting; a longer one defers the
+# run (back to the queue until then), at most PONTIS_TEST_MAX_DEFERRALS times.
 PONTIS_TEST_MAX_RETRY_AFTER = float(env_str("PONTIS_TEST_MAX_RETRY_AFTER", "10"))
+PONTIS_TEST_MAX_DEFERRALS = env_int("PONTIS_TEST_MAX_DEFERRALS", 3)
+# Requests in a row that find an endpoint unavailable (502/503/504, no connection, timeout)
+# before the rest of the run stops calling it.
+PONTIS_TEST_CIRCUIT_THRESHOLD = env_int("PONTIS_TEST_CIRCUIT_THRESHOLD", 5)
 # Test cases of one run sent at the same time (each endpoint's rate limit still applies).
 PONTIS_TEST_CONCURRENCY = env_int("PONTIS_TEST_CONCURRENCY", 8)
+# The largest evidence file a tester may attach to a manual result (at most 10 files per result).
+PONTIS_EVIDENCE_MAX_UPLOAD_BYTES = env_int("PONTIS_EVIDENCE_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)

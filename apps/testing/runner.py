@@ -1,33 +1,53 @@
 """Running a suite of test cases against an environment: the work of a TestRun job.
 
-Each case sends one request through the egress door with the endpoint's
+Each case sends its request — or its chain of steps, later ones using values
+extracted from earlier answers — through the egress door with the endpoint's
 credentials and a correlation id, runs its named checks, and stores a result
-whose request and response are masked before they are written. A run that is
+whose request and response are masked before they are written. Failures the
+interface's baseline accepts are marked as known findings instead of failing.
+An endpoint that keeps failing opens a circuit breaker for the rest of the run;
+one that asks for a long pause defers the whole run through the database. A run that is
 picked up again (its worker died) skips the cases that already have a result,
 so no result is recorded twice.
 """
 
 import json
 import random
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import timedelta
 from urllib.parse import urlencode, urljoin
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
+from django.utils import timezone
 
 from apps.catalog.connectivity import EndpointAuthError, authorised_request
 from apps.catalog.models import Endpoint
 from apps.core import egress, jobs, masking
-from apps.testing import checks
-from apps.testing.models import Outcome, TestCase, TestKind, TestResult, TestRun
+from apps.testing import checks, xml_bodies
+from apps.testing.models import (
+    BodyFormat,
+    KnownFinding,
+    Outcome,
+    TestCase,
+    TestKind,
+    TestResult,
+    TestRun,
+)
 
 
 def selected_cases(run: TestRun):
-    cases = TestCase.objects.filter(interface_id=run.interface_id, is_active=True).order_by("name")
+    """The automated cases of the run, in name order (manual cases are recorded by people)."""
+    cases = (
+        TestCase.objects.filter(interface_id=run.interface_id, is_active=True)
+        .exclude(kind=TestKind.MANUAL)
+        .order_by("name")
+    )
     if run.case_ids:
         cases = cases.filter(pk__in=run.case_ids)
     cases = list(cases)
@@ -36,8 +56,24 @@ def selected_cases(run: TestRun):
     return cases
 
 
+@dataclass
+class RunContext:
+    """What every case of one run shares: where it goes, the contract, the baseline, the breaker."""
+
+    endpoint: Endpoint
+    spec: object
+    strict: bool
+    secrets: list
+    findings: list
+    breaker: "CircuitBreaker"
+
+
 def run_suite(run: TestRun) -> str | None:
-    """Work of a TestRun: every selected case, in name order. Returns an error text or None."""
+    """Work of a TestRun: every selected case, in name order. Returns an error text or None.
+
+    Raises JobDeferred when the endpoint asked (with a long Retry-After) to be called
+    again later: the cases already done keep their results and the run resumes then.
+    """
     endpoint = (
         Endpoint.objects.select_related("environment", "interface")
         .filter(interface_id=run.interface_id, environment_id=run.environment_id)
@@ -50,29 +86,68 @@ def run_suite(run: TestRun) -> str | None:
     cases = selected_cases(run)
     finished = set(run.results.values_list("case_id", flat=True))
     jobs.heartbeat(run, done=len(finished), total=len(cases))
-    secrets = list(endpoint.get_credentials().values())
+    context = RunContext(
+        endpoint=endpoint,
+        spec=spec,
+        strict=run.interface.strict_contracts,
+        secrets=list(endpoint.get_credentials().values()),
+        findings=list(baseline_for(run.interface_id)),
+        breaker=CircuitBreaker(settings.PONTIS_TEST_CIRCUIT_THRESHOLD),
+    )
     pending = [case for case in cases if case.pk not in finished]
-    strict = run.interface.strict_contracts
+    deferred: dict[TestCase, RetryLater] = {}
     # Cases run concurrently (network only in the threads); this thread alone writes
     # results, so the database sees one writer and the counters stay exact.
     with ThreadPoolExecutor(max_workers=settings.PONTIS_TEST_CONCURRENCY) as pool:
-        futures = {
-            pool.submit(execute_case, case, endpoint, spec, strict, secrets): case
-            for case in pending
-        }
+        futures = {pool.submit(execute_case, case, context): case for case in pending}
         try:
             for future in as_completed(futures):
                 case = futures[future]
-                record_result(run, case, future.result())
+                try:
+                    result = future.result()
+                except RetryLater as later:
+                    deferred[case] = later
+                    continue
+                record_result(run, case, result)
                 finished.add(case.pk)
                 jobs.heartbeat(run, done=len(finished), note=f"finished {case.name}")
         except jobs.JobCancelled:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+    if deferred:
+        defer_or_give_up(run, deferred)
     run.refresh_from_db(fields=["passed", "failed", "errored"])
     if run.failed or run.errored:
         return f"{run.failed} failed and {run.errored} errored of {len(cases)} cases."
     return None
+
+
+def defer_or_give_up(run: TestRun, deferred: dict) -> None:
+    """Hands the run back to the queue until the longest Retry-After has passed, or, once it
+    has been deferred too often, records the waiting cases as errored."""
+    wait = max(later.wait for later in deferred.values())
+    if run.deferrals < settings.PONTIS_TEST_MAX_DEFERRALS:
+        until = timezone.now() + timedelta(seconds=min(wait, MAX_DEFER_SECONDS))
+        raise jobs.JobDeferred(
+            until,
+            f"{len(deferred)} case(s) asked to retry after {wait:.0f} s; "
+            f"resumes at {until:%Y-%m-%d %H:%M:%S} UTC",
+        )
+    for case, later in deferred.items():
+        record_result(
+            run,
+            case,
+            {
+                "outcome": Outcome.ERRORED,
+                "checks": [],
+                "request": {},
+                "response": {},
+                "elapsed_ms": None,
+                "correlation_id": later.correlation_id,
+                "error": f"{later.message}; the run was already deferred {run.deferrals} "
+                "time(s), so it gives up",
+            },
+        )
 
 
 def record_result(run: TestRun, case: TestCase, result: dict) -> None:
@@ -88,101 +163,353 @@ def record_result(run: TestRun, case: TestCase, result: dict) -> None:
     TestRun.objects.filter(pk=run.pk).update(**{counter: F(counter) + 1})
 
 
-def _json_bytes(body) -> bytes | None:
-    return None if body is None else json.dumps(body).encode()
+def baseline_for(interface_id: int):
+    today = timezone.localdate()
+    return KnownFinding.objects.filter(interface_id=interface_id).filter(
+        Q(expires_on__isnull=True) | Q(expires_on__gte=today)
+    )
 
 
-def execute_case(case: TestCase, endpoint: Endpoint, spec, strict: bool, secrets: list) -> dict:
-    """Sends the case's request and checks the answer. Never raises: failures become results."""
+@dataclass
+class Step:
+    """One request of a case with its expectations; a chained case has several."""
+
+    name: str
+    method: str
+    path: str
+    query: dict
+    headers: dict
+    body: object
+    body_format: str
+    body_text: str
+    expected_statuses: list
+    assertions: list
+    extract: dict
+
+
+STEP_KEYS = {f.name for f in fields(Step)}
+
+
+def steps_of(case: TestCase) -> list[Step]:
+    """The case's own request first, then its chained steps in order."""
+    steps = [
+        Step(
+            name="request",
+            method=case.method,
+            path=case.path,
+            query=case.query or {},
+            headers=case.headers or {},
+            body=case.body,
+            body_format=case.body_format,
+            body_text=case.body_text,
+            expected_statuses=case.expected_statuses or [],
+            assertions=case.assertions or [],
+            extract=case.extract or {},
+        )
+    ]
+    for index, step in enumerate(case.steps or [], start=2):
+        if not isinstance(step, dict):
+            continue  # refused when the case is saved
+        steps.append(
+            Step(
+                name=str(step.get("name") or f"step {index}"),
+                method=str(step.get("method") or "GET").upper(),
+                path=str(step.get("path") or ""),
+                query=step.get("query") or {},
+                headers=step.get("headers") or {},
+                body=step.get("body"),
+                body_format=step.get("body_format") or BodyFormat.JSON,
+                body_text=step.get("body_text") or "",
+                expected_statuses=step.get("expected_statuses") or [],
+                assertions=step.get("assertions") or [],
+                extract=step.get("extract") or {},
+            )
+        )
+    return steps
+
+
+def execute_case(case: TestCase, context: RunContext) -> dict:
+    """Sends the case's steps in order and checks each answer; a step that does not pass
+    ends the chain. Never raises, except RetryLater: failures become results."""
     correlation_id = uuid.uuid4().hex
-    evidence = {"correlation_id": correlation_id, "request": {}, "response": {}, "elapsed_ms": None}
-    variables = {"base_url": endpoint.base_url, **(case.variables or {})}
+    variables = {"base_url": context.endpoint.base_url, **(case.variables or {})}
+    steps = steps_of(case)
+    chained = len(steps) > 1
+    evidence: list[dict] = []
+    all_checks: list[dict] = []
+    outcome, error = Outcome.PASSED, ""
+    for step in steps:
+        done = execute_step(case, step, variables, context, correlation_id)
+        step_checks = apply_baseline(context.findings, case.pk, done.pop("checks"))
+        extracted, problems = extract_variables(step.extract, done.pop("parsed"))
+        step_checks += problems
+        checks_as_dicts = [asdict(check) for check in step_checks]
+        if chained:
+            for check in checks_as_dicts:
+                check["step"] = step.name
+        all_checks += checks_as_dicts
+        if done["outcome"] == Outcome.PASSED and any(
+            check.passed is False and not check.known_finding for check in step_checks
+        ):
+            done["outcome"] = Outcome.FAILED
+        evidence.append({"name": step.name, **done})
+        if done["outcome"] != Outcome.PASSED:
+            outcome, error = done["outcome"], done["error"]
+            break
+        variables.update(extracted)
+    for step in steps[len(evidence) :]:
+        evidence.append({"name": step.name, "outcome": "not run"})
+    if case.scripts.strip():
+        all_checks.append(
+            asdict(
+                checks.CheckResult(
+                    POSTMAN_SCRIPTS, None, "imported scripts are kept as text and not executed"
+                )
+            )
+        )
+    last = [step for step in evidence if step.get("outcome") != "not run"][-1]
+    elapsed = [step["elapsed_ms"] for step in evidence if step.get("elapsed_ms") is not None]
+    return {
+        "outcome": outcome,
+        "checks": all_checks,
+        "request": last["request"],
+        "response": last["response"],
+        "elapsed_ms": round(sum(elapsed), 1) if elapsed else None,
+        "correlation_id": correlation_id,
+        "error": error,
+        "steps": evidence if chained else [],
+    }
+
+
+POSTMAN_SCRIPTS = "Postman scripts"
+
+
+def execute_step(case, step: Step, variables: dict, context: RunContext, correlation_id: str):
+    """One request: a dict with outcome, error, request, response, elapsed_ms, checks and the
+    parsed body (for extract)."""
+    endpoint, secrets = context.endpoint, context.secrets
+    done = {
+        "outcome": Outcome.ERRORED,
+        "error": "",
+        "request": {},
+        "response": {},
+        "elapsed_ms": None,
+        "checks": [],
+        "parsed": None,
+    }
     try:
-        path = checks.render(case.path, variables)
-        query = checks.render(case.query or {}, variables)
-        headers = checks.render(case.headers or {}, variables)
-        body = checks.render(case.body, variables)
+        path = checks.render(step.path, variables)
+        query = checks.render(step.query, variables)
+        headers = checks.render(step.headers, variables)
+        if step.body_format == BodyFormat.JSON:
+            payload = _json_bytes(checks.render(step.body, variables))
+        else:
+            payload = checks.render(step.body_text, variables).encode() or None
     except ValueError as exc:
-        return {
-            **evidence,
-            "outcome": Outcome.ERRORED,
-            "checks": [],
-            "error": f"Variable problem: {exc}",
-        }
+        return {**done, "error": f"Variable problem: {exc}"}
 
     url = urljoin(endpoint.base_url, str(path).lstrip("/"))
     if query:
         url += ("&" if "?" in url else "?") + urlencode(query, doseq=True)
+    if context.breaker.is_open:
+        return {**done, "error": context.breaker.reason}
     try:
         if case.send_credentials:
             url, auth_headers = authorised_request(endpoint, url)
         else:
             auth_headers = dict(endpoint.default_headers or {})
     except (EndpointAuthError, egress.EgressError) as exc:
-        return {
-            **evidence,
-            "outcome": Outcome.ERRORED,
-            "checks": [],
-            "error": f"Authentication failed: {exc}",
-        }
-    request_headers = {**auth_headers, **headers, "Accept": "application/json"}
-    payload = _json_bytes(body)
-    if payload is not None:
-        request_headers.setdefault("Content-Type", "application/json")
-    evidence["request"] = {
-        "method": case.method,
+        return {**done, "error": f"Authentication failed: {exc}"}
+    media = BODY_MEDIA_TYPES[step.body_format]
+    request_headers = {**auth_headers, **headers, "Accept": ACCEPT[step.body_format]}
+    if payload is not None and not any(name.lower() == "content-type" for name in headers):
+        request_headers["Content-Type"] = media
+    done["request"] = {
+        "method": step.method,
         "url": masking.mask_text(url, secrets),
         "headers": masking.mask_headers(request_headers, secrets),
-        "body": masking.mask_payload(body, secrets=secrets),
+        "body": _evidence_request_body(step, payload, secrets),
     }
 
     started = time.perf_counter()
     try:
         response, attempts = send_with_retries(
             endpoint,
-            case.method,
+            step.method,
             url,
             headers=request_headers,
             body=payload,
             correlation_id=correlation_id,
         )
+    except RetryLater:
+        raise
     except egress.EgressError as exc:
-        evidence["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        return {**evidence, "outcome": Outcome.ERRORED, "checks": [], "error": exc.message}
-    evidence["request"]["attempts"] = attempts
-    evidence["elapsed_ms"] = round(response.elapsed_ms, 1)
+        done["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        context.breaker.record(unavailable=_is_unavailable(exc), what=exc.message)
+        return {**done, "error": exc.message}
+    context.breaker.record(
+        unavailable=response.status in UNAVAILABLE_STATUSES, what=f"answered {response.status}"
+    )
+    done["request"]["attempts"] = attempts
+    done["elapsed_ms"] = round(response.elapsed_ms, 1)
+    if response.truncated:
+        limit = settings.PONTIS_TEST_MAX_RESPONSE_BYTES
+        done["response"] = {
+            "status": response.status,
+            "headers": masking.mask_headers(response.headers, secrets),
+            "body": None,
+            "truncated": True,
+        }
+        return {
+            **done,
+            "error": f"the response body is larger than {limit / 1024 / 1024:g} MB "
+            "(PONTIS_TEST_MAX_RESPONSE_BYTES), the most a case reads; it was not checked",
+        }
 
     content_type = response.headers.get("content-type", "")
     parsed, parse_error = _parse_body(response.body, content_type)
-    results = run_checks(case, spec, strict, response, parsed, parse_error)
-    evidence["response"] = {
+    done["checks"] = run_checks(case, step, context, response, parsed, parse_error)
+    done["response"] = {
         "status": response.status,
         "headers": masking.mask_headers(response.headers, secrets),
         "body": _evidence_body(response.body, parsed, parse_error, secrets),
         "truncated": response.truncated,
     }
-    failed = any(result.passed is False for result in results)
-    return {
-        **evidence,
-        "outcome": Outcome.FAILED if failed else Outcome.PASSED,
-        "checks": [asdict(result) for result in results],
-        "error": "",
-    }
+    done["parsed"] = parsed
+    done["outcome"] = Outcome.PASSED  # execute_case turns it into FAILED when a check failed
+    return done
+
+
+BODY_MEDIA_TYPES = {
+    BodyFormat.JSON: "application/json",
+    BodyFormat.XML: "application/xml; charset=utf-8",
+    BodyFormat.TEXT: "text/plain; charset=utf-8",
+}
+ACCEPT = {
+    BodyFormat.JSON: "application/json",
+    BodyFormat.XML: "application/xml, text/xml;q=0.9",
+    BodyFormat.TEXT: "*/*",
+}
+
+
+def _json_bytes(body) -> bytes | None:
+    return None if body is None else json.dumps(body).encode()
+
+
+def _evidence_request_body(step: Step, payload: bytes | None, secrets):
+    if payload is None:
+        return None
+    if step.body_format == BodyFormat.JSON:
+        return masking.mask_payload(json.loads(payload), secrets=secrets)
+    return masking.mask_text(payload.decode("utf-8", errors="replace"), secrets)
+
+
+def extract_variables(extract: dict, parsed) -> tuple[dict, list]:
+    """Variables for the later steps, read from a response body by JSONPath (or xpath:).
+    A path that finds nothing is a failed check: the next step could not be built."""
+    values, problems = {}, []
+    for name, path in (extract or {}).items():
+        probe = checks.evaluate_assertion({"path": path, "op": "exists"}, parsed, {})
+        found = checks.first_value(path, parsed) if probe.passed else None
+        if probe.passed and found is not None:
+            values[name] = found
+        else:
+            problems.append(
+                checks.CheckResult(f"extract {name}", False, f"{path} found nothing to extract")
+            )
+    return values, problems
+
+
+UNAVAILABLE_STATUSES = (502, 503, 504)
+
+
+def _is_unavailable(exc: egress.EgressError) -> bool:
+    return isinstance(exc, egress.EgressConnectionError | egress.EgressTimeout)
+
+
+class CircuitBreaker:
+    """Stops calling an endpoint that keeps answering 503 (or not at all) within one run.
+
+    After ``threshold`` cases in a row found the endpoint unavailable, even after their
+    retries, the remaining cases are recorded as errored without a request.
+    """
+
+    def __init__(self, threshold: int):
+        self.threshold = threshold
+        self.consecutive = 0
+        self.reason = ""
+        self._lock = threading.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        return bool(self.reason)
+
+    def record(self, *, unavailable: bool, what: str) -> None:
+        with self._lock:
+            if not unavailable:
+                self.consecutive = 0
+                return
+            self.consecutive += 1
+            if self.threshold and self.consecutive >= self.threshold and not self.reason:
+                self.reason = (
+                    f"Not sent: the circuit opened after {self.consecutive} requests in a row "
+                    f"found the endpoint unavailable (last: {what})"
+                )
+
+
+def apply_baseline(findings: list, case_id: int, results: list) -> list:
+    """Marks failed checks that the interface's baseline accepts; a check with any
+    violation the baseline does not cover stays a plain failure."""
+    if not findings:
+        return results
+    marked = []
+    for result in results:
+        if result.passed is not False:
+            marked.append(result)
+            continue
+        candidates = [
+            finding
+            for finding in findings
+            if finding.case_id in (None, case_id)
+            and (not finding.check_name or finding.check_name == result.name)
+        ]
+        texts = [
+            detail.get("message", "") if isinstance(detail, dict) else str(detail)
+            for detail in result.details
+        ] or [result.message]
+        covering = []
+        for text in texts:
+            match = next((f for f in candidates if not f.contains or f.contains in text), None)
+            if match is None:
+                break
+            covering.append(match)
+        if candidates and len(covering) == len(texts):
+            finding = covering[0]
+            marked.append(replace(result, known_finding=f"#{finding.pk}: {finding.reason}"))
+        else:
+            marked.append(result)
+    return marked
 
 
 RETRY_STATUSES = (429, 503)
 BACKOFF_SECONDS = (0.5, 1.0, 2.0)  # before the 2nd, 3rd and 4th attempt
+MAX_DEFER_SECONDS = 24 * 3600
 
 
 class RetryLater(egress.EgressError):
-    """The endpoint asked for a pause longer than a worker may sleep."""
+    """The endpoint asked for a pause longer than a worker may sleep: the run is deferred."""
+
+    def __init__(self, message: str, *, wait: float, correlation_id: str = ""):
+        super().__init__(message, permanent=True)
+        self.wait = wait
+        self.correlation_id = correlation_id
 
 
 def send_with_retries(endpoint: Endpoint, method: str, url: str, *, headers, body, correlation_id):
     """One request with bounded retries on connection errors (not timeouts), 429 and 503.
 
     ``Retry-After`` is honoured up to PONTIS_TEST_MAX_RETRY_AFTER seconds; a longer
-    one ends the case at once as "retry later" instead of holding the worker.
+    one raises RetryLater instead of holding the worker.
     Returns (response, attempts).
     """
     max_wait = settings.PONTIS_TEST_MAX_RETRY_AFTER
@@ -200,7 +527,7 @@ def send_with_retries(endpoint: Endpoint, method: str, url: str, *, headers, bod
                 ca_bundle=endpoint.environment.ca_bundle_path(),
                 read_timeout=endpoint.timeout_seconds,
                 total_timeout=endpoint.timeout_seconds * 2,
-                max_bytes=max(settings.PONTIS_EVIDENCE_MAX_BODY_BYTES, 1024 * 1024),
+                max_bytes=settings.PONTIS_TEST_MAX_RESPONSE_BYTES,
                 correlation_id=correlation_id,
             )
         except egress.EgressError as exc:
@@ -214,9 +541,10 @@ def send_with_retries(endpoint: Endpoint, method: str, url: str, *, headers, bod
         wait = response.retry_after
         if wait is not None and wait > max_wait:
             raise RetryLater(
-                f"{response.status} with Retry-After {wait:.0f} s, longer than the {max_wait:.0f} s a "
-                "worker waits: run the case again later",
-                permanent=True,
+                f"{response.status} with Retry-After {wait:.0f} s, longer than the "
+                f"{max_wait:.0f} s a worker waits",
+                wait=wait,
+                correlation_id=correlation_id,
             )
         time.sleep(
             wait if wait is not None else BACKOFF_SECONDS[attempt - 1] * random.uniform(0.8, 1.2)
@@ -225,8 +553,14 @@ def send_with_retries(endpoint: Endpoint, method: str, url: str, *, headers, bod
 
 
 def _parse_body(body: bytes, content_type: str):
+    """The body as JSON (or an XML root element for XML media), and a parse problem if any."""
     if not body:
         return None, ""
+    if xml_bodies.is_xml_media(content_type):
+        try:
+            return xml_bodies.parse(body), ""
+        except xml_bodies.XmlProblem as exc:
+            return None, str(exc)
     if "json" not in content_type.lower():
         return None, f"the response is {content_type or 'without a content type'}, not JSON"
     try:
@@ -237,137 +571,92 @@ def _parse_body(body: bytes, content_type: str):
 
 def _evidence_body(raw: bytes, parsed, parse_error: str, secrets):
     limit = settings.PONTIS_EVIDENCE_MAX_BODY_BYTES
-    if parsed is not None and not parse_error and len(raw) <= limit:
+    if isinstance(parsed, dict | list) and not parse_error and len(raw) <= limit:
         return masking.mask_payload(parsed, secrets=secrets)
     text = raw[:limit].decode("utf-8", errors="replace")
     return masking.mask_text(text, secrets) + ("…[truncated]" if len(raw) > limit else "")
 
 
-def run_checks(case: TestCase, spec, strict: bool, response, parsed, parse_error: str) -> list:
+def run_checks(case: TestCase, step: Step, context: RunContext, response, parsed, parse_error):
     """The named checks of one response, in a fixed order."""
-    results = []
-    operation = None
-    template = ""
+    spec, strict = context.spec, context.strict
+    operation, template = None, ""
     if spec is not None and spec.kind.startswith("openapi"):
-        found = checks.find_operation(spec.document, case.method, request_path(case))
+        found = checks.find_operation(spec.document, step.method, step_path(step, case))
         if found:
             template, operation = found
-
-    documented = sorted(str(code) for code in (operation or {}).get("responses", {}))
-    expected = [int(code) for code in case.expected_statuses] if case.expected_statuses else None
-    if expected:
-        ok = response.status in expected
+    status = response.status
+    content_type = response.headers.get("content-type", "")
+    results = [
+        checks.check_status_code(operation, status, step.expected_statuses, strict=strict),
+        checks.check_not_server_error(status),
+    ]
+    if operation is not None:
+        document = spec.document
         results.append(
-            checks.CheckResult(
-                checks.STATUS_CODE,
-                ok,
-                f"{response.status}, expected {', '.join(map(str, expected))}",
+            checks.check_content_type(
+                document, operation, status, content_type, has_body=bool(response.body)
             )
         )
-    elif operation is not None:
-        ok = (
-            str(response.status) in documented
-            or any(code.upper() == f"{str(response.status)[0]}XX" for code in documented)
-            or (not strict and "default" in documented)
-        )
-        results.append(
-            checks.CheckResult(
-                checks.STATUS_CODE,
-                ok,
-                f"{response.status}; the spec documents {', '.join(documented) or 'none'}",
-            )
-        )
-    else:
-        results.append(
-            checks.CheckResult(
-                checks.STATUS_CODE, None, "no expected status and no spec operation to compare with"
-            )
-        )
-
-    results.append(
-        checks.CheckResult(checks.NOT_SERVER_ERROR, response.status < 500, f"{response.status}")
-    )
-
-    if case.validate_schema and operation is not None:
-        content_type = response.headers.get("content-type", "")
-        schema, reason = checks.response_schema(
-            spec.document, operation, response.status, content_type
-        )
-        if schema is None:
-            results.append(
-                checks.CheckResult(
-                    checks.RESPONSE_SCHEMA, False if "no contract" in reason else None, reason
-                )
-            )
-        elif parse_error:
-            results.append(checks.CheckResult(checks.CONTENT_TYPE, False, parse_error))
-            results.append(
-                checks.CheckResult(
-                    checks.RESPONSE_SCHEMA, False, "the body could not be read as JSON"
-                )
-            )
-        else:
-            results.append(checks.CheckResult(checks.CONTENT_TYPE, True, content_type))
-            try:
-                validator = checks.cached_validator(
-                    (
-                        spec.content_sha256,
-                        template,
-                        case.method,
-                        response.status,
-                        content_type.split(";")[0],
-                    ),
-                    spec.document,
-                    schema,
-                    openapi_version=spec.spec_version,
-                    strict=strict,
-                )
-                violations = validator.violations(parsed)
-            except checks.ContractError as exc:
+        if case.validate_schema:
+            if parse_error:
                 results.append(
-                    checks.CheckResult(checks.RESPONSE_SCHEMA, False, f"the spec is broken: {exc}")
+                    checks.CheckResult(
+                        checks.RESPONSE_SCHEMA, False, f"the body could not be read: {parse_error}"
+                    )
                 )
-            else:
+            elif isinstance(parsed, xml_bodies.ET.Element):
                 results.append(
                     checks.CheckResult(
                         checks.RESPONSE_SCHEMA,
-                        not violations,
-                        "valid" if not violations else f"{len(violations)} violation(s)",
-                        [v.message for v in violations],
+                        None,
+                        "an XML body is not checked against a JSON schema; use xpath: assertions",
                     )
                 )
+            else:
+                results.append(
+                    checks.check_response_schema(
+                        document,
+                        operation,
+                        status,
+                        content_type,
+                        parsed,
+                        openapi_version=spec.spec_version,
+                        strict=strict,
+                        cache_key=(spec.content_sha256, template, step.method),
+                    )
+                )
+        results.append(
+            checks.check_response_headers(
+                document, operation, status, response.headers, openapi_version=spec.spec_version
+            )
+        )
+    elif parse_error and (step.assertions or step.extract):
+        results.append(checks.CheckResult(checks.CONTENT_TYPE, False, parse_error))
 
     if case.kind == TestKind.NEGATIVE:
         if case.send_credentials:
-            ok = 400 <= response.status < 500
-            results.append(
-                checks.CheckResult(checks.INVALID_INPUT_REJECTED, ok, f"{response.status}")
-            )
+            results.append(checks.check_invalid_input_rejected(status))
         else:
-            ok = response.status in (401, 403)
-            results.append(
-                checks.CheckResult(checks.NO_CREDENTIALS_REJECTED, ok, f"{response.status}")
-            )
-
+            results.append(checks.check_no_credentials_rejected(status))
     if case.max_latency_ms:
-        ok = response.elapsed_ms <= case.max_latency_ms
-        results.append(
-            checks.CheckResult(
-                checks.MAX_LATENCY,
-                ok,
-                f"{response.elapsed_ms:.0f} ms of at most {case.max_latency_ms} ms",
-            )
-        )
-
-    for assertion in case.assertions or []:
+        results.append(checks.check_max_latency(response.elapsed_ms, case.max_latency_ms))
+    for assertion in step.assertions:
         results.append(checks.evaluate_assertion(assertion, parsed, response.headers))
     return results
 
 
-def request_path(case: TestCase) -> str:
-    """The path of the case as the spec sees it: variables filled, relative to the base URL."""
+def step_path(step: Step, case: TestCase) -> str:
+    """The path of a step as the spec sees it: variables filled, relative to the base URL.
+    Variables extracted from earlier responses are unknown here and stay placeholders,
+    which the spec's path templates match."""
     try:
-        path = str(checks.render(case.path, {"base_url": "", **(case.variables or {})}))
+        path = str(checks.render(step.path, {"base_url": "", **(case.variables or {})}))
     except ValueError:
-        path = case.path
+        path = step.path
     return "/" + path.lstrip("/")
+
+
+def request_path(case: TestCase) -> str:
+    """The path of the case's first request as the spec sees it."""
+    return step_path(steps_of(case)[0], case)

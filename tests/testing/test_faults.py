@@ -99,14 +99,52 @@ def test_429_with_short_retry_after_waits_then_passes(server, target, interface_
     assert time.monotonic() - started >= 1
 
 
-def test_429_with_long_retry_after_is_not_slept(server, target, interface_a, environment):
-    server.steps["/later"] = [(429, {"Retry-After": "3600"}, b"{}")]
+def test_429_with_long_retry_after_defers_the_run_instead_of_sleeping(
+    server, target, interface_a, environment
+):
+    from django.utils import timezone
+
+    server.steps["/later"] = [(429, {"Retry-After": "3600"}, b"{}"), (200, {}, b"{}")]
+    server.steps["/now"] = [(200, {}, b"{}")]
+    for name in ("later", "now"):
+        TestCase.objects.create(
+            interface=interface_a, name=name, path=name, expected_statuses=[200]
+        )
+    run = TestRun.objects.create(interface=interface_a, environment=environment)
     started = time.monotonic()
-    run, results = run_cases(interface_a, environment, ("later", "later"))
+    assert jobs.execute(TestRun, run.pk, run_suite) == "deferred"
     assert time.monotonic() - started < 5
+    run.refresh_from_db()
+    assert run.status == "queued" and run.deferrals == 1 and run.attempts == 0
+    wait = (run.not_before - timezone.now()).total_seconds()
+    assert 3500 < wait <= 3600
+    assert "retry after 3600 s" in run.progress_note
+    assert list(run.results.values_list("case_name", flat=True)) == ["now"]
+
+    # Not claimed before its time, even when a message arrives early.
+    assert jobs.execute(TestRun, run.pk, run_suite) == "not-claimed"
+    assert server.hits["/later"] == 1
+    # Once the time has come the sweeper sends it; the resumed run records each case once.
+    TestRun.objects.filter(pk=run.pk).update(not_before=timezone.now())
+    assert jobs.reap_stale()["resent"] == 1
+    run.refresh_from_db()
+    assert run.status == "succeeded"
+    assert sorted(run.results.values_list("case_name", flat=True)) == ["later", "now"]
+    assert (run.passed, run.failed, run.errored) == (2, 0, 0)
+    assert server.hits == {"/later": 2, "/now": 1}
+
+
+def test_a_run_deferred_too_often_gives_up_with_a_clear_error(
+    server, target, interface_a, environment, settings
+):
+    settings.PONTIS_TEST_MAX_DEFERRALS = 0
+    server.steps["/later"] = [(429, {"Retry-After": "3600"}, b"{}")]
+    run, results = run_cases(interface_a, environment, ("later", "later"))
+    assert run.status == "failed"
     assert results["later"].outcome == "errored"
     assert results["later"].error.startswith(
-        "429 with Retry-After 3600 s, longer than the 10 s a worker waits"
+        "429 with Retry-After 3600 s, longer than the 10 s a worker waits; the run was already "
+        "deferred 0 time(s), so it gives up"
     )
 
 
