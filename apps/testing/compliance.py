@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from apps.catalog.models import Interface
 from apps.core.models import JobStatus
 from apps.testing import checks
-from apps.testing.models import Outcome, TestCase, TestRun
-from apps.testing.runner import request_path
+from apps.testing.models import Outcome, TestCase, TestKind, TestRun
+from apps.testing.runner import step_path, steps_of
 
 
 @dataclass
@@ -49,17 +49,18 @@ def _case_targets(document: dict, cases: list[TestCase]) -> dict[int, set[tuple[
     """For each case, the (operation key, status) pairs it targets."""
     targets = {}
     for case in cases:
-        found = checks.find_operation(document, case.method, request_path(case))
-        if not found:
-            continue
-        template, operation = found
-        key = f"{case.method.upper()} {template}"
-        documented = [str(code) for code in operation.get("responses", {})]
-        if case.expected_statuses:
-            statuses = [str(code) for code in case.expected_statuses if str(code) in documented]
-        else:
-            statuses = [code for code in documented if code.startswith("2")]
-        targets[case.pk] = {(key, status) for status in statuses}
+        for step in steps_of(case):
+            found = checks.find_operation(document, step.method, step_path(step, case))
+            if not found:
+                continue
+            template, operation = found
+            key = f"{step.method.upper()} {template}"
+            documented = [str(code) for code in operation.get("responses", {})]
+            if step.expected_statuses:
+                statuses = [str(code) for code in step.expected_statuses if str(code) in documented]
+            else:
+                statuses = [code for code in documented if code.startswith("2")]
+            targets.setdefault(case.pk, set()).update((key, status) for status in statuses)
     return targets
 
 
@@ -72,7 +73,9 @@ def compliance_of(interface: Interface) -> Compliance:
         (op["key"], str(code)) for op in spec.operations for code in op.get("status_codes", [])
     }
     result.documented_responses = len(pairs)
-    cases = list(TestCase.objects.filter(interface=interface, is_active=True))
+    cases = list(
+        TestCase.objects.filter(interface=interface, is_active=True).exclude(kind=TestKind.MANUAL)
+    )
     targets = _case_targets(spec.document, cases)
     covered = set().union(*targets.values()) & pairs if targets else set()
     tested_operations = {key for key, _status in covered}
@@ -84,20 +87,23 @@ def compliance_of(interface: Interface) -> Compliance:
         "environment__position"
     ):
         latest = (
-            TestRun.objects.filter(interface=interface, environment=endpoint.environment)
+            TestRun.objects.filter(
+                interface=interface, environment=endpoint.environment, is_manual=False
+            )
             .exclude(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
             .order_by("-created_at")
             .first()
         )
         conforming = set()
         if latest is not None and latest.spec_id == spec.pk:
-            for case_id, outcome, status in latest.results.values_list(
-                "case_id", "outcome", "response__status"
+            for case_id, outcome, status, steps in latest.results.values_list(
+                "case_id", "outcome", "response__status", "steps"
             ):
                 if outcome == Outcome.PASSED:
-                    conforming |= {
-                        pair for pair in targets.get(case_id, ()) if pair[1] == str(status)
+                    seen = {str(status)} | {
+                        str(step.get("response", {}).get("status")) for step in steps or []
                     }
+                    conforming |= {pair for pair in targets.get(case_id, ()) if pair[1] in seen}
         result.environments.append(
             EnvironmentCompliance(
                 environment=endpoint.environment.name,
