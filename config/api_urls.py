@@ -12,6 +12,11 @@ from apps.catalog.api import (
     TagViewSet,
 )
 from apps.testing.api import ComplianceView, DefectViewSet, TestCaseViewSet, TestRunViewSet  # noqa: E402
+from apps.testing.baseline_api import KnownFindingViewSet
+from apps.testing.manual_api import EvidenceFileView, ManualResultView
+from apps.testing.postman_api import PostmanImportView
+from apps.testing.schedule_api import TestScheduleViewSet
+from apps.testing.trend_api import PassRateView
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -28,9 +33,20 @@ router.register("tags", TagViewSet, basename="tag")
 router.register("test-cases", TestCaseViewSet, basename="test-case")
 router.register("test-runs", TestRunViewSet, basename="test-run")
 router.register("defects", DefectViewSet, basename="defect")
+router.register("known-findings", KnownFindingViewSet, basename="known-finding")
+router.register("test-schedules", TestScheduleViewSet, basename="test-schedule")
 
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
+    # Before the router: its test-cases/<pk>/ route would take "import-postman" as a pk.
+    path(
+        "test-cases/import-postman/",
+        PostmanImportView.as_view(),
+        name="test-case-import-postman",
+    ),
     path("compliance/<str:code>/", ComplianceView.as_view(), name="compliance"),
+    path("interfaces/<str:code>/pass-rate/", PassRateView.as_view(), name="pass-rate"),
+    path("test-cases/<int:id>/manual-results/", ManualResultView.as_view(), name="manual-results"),
+    path("evidence-files/<int:id>/", EvidenceFileView.as_view(), name="evidence-file"),
     *router.urls,
 ]

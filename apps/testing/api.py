@@ -17,6 +17,7 @@ from apps.catalog.models import Environment, Interface
 from apps.core import audit, jobs
 from apps.core.problems import problem_response
 from apps.testing import compliance, defects, evidence, generate, services
+from apps.testing.case_json import JSON_SHAPES, shape_problem
 from apps.testing.junit import run_as_junit
 from apps.testing.models import Defect, Phase, Severity, TestCase, TestResult, TestRun
 
@@ -40,7 +41,11 @@ class TestCaseSerializer(serializers.ModelSerializer):
             "query",
             "headers",
             "body",
+            "body_format",
+            "body_text",
             "variables",
+            "extract",
+            "steps",
             "send_credentials",
             "expected_statuses",
             "validate_schema",
@@ -48,9 +53,24 @@ class TestCaseSerializer(serializers.ModelSerializer):
             "max_latency_ms",
             "tags",
             "is_active",
+            "manual_steps",
+            "expected_result",
+            "scripts",
             "created_at",
             "updated_at",
         ]
+        # Postman scripts come only from an import and are kept as text, never executed.
+        read_only_fields = ["scripts"]
+
+    def validate(self, attrs):
+        problems = {
+            name: problem
+            for name, value in attrs.items()
+            if name in JSON_SHAPES and (problem := shape_problem(name, value))
+        }
+        if problems:
+            raise serializers.ValidationError(problems)
+        return attrs
 
 
 class InterfaceOwnedViewSet(viewsets.ModelViewSet):

@@ -1,7 +1,8 @@
 import django_filters
 from django.db.models import Q
 
-from apps.testing.models import Defect, DefectStatus, Phase, Severity
+from apps.core.listing import yes_no_filter
+from apps.testing.models import Defect, DefectStatus, Phase, Severity, TestCase, TestKind
 
 
 class DefectFilter(django_filters.FilterSet):
@@ -22,3 +23,26 @@ class DefectFilter(django_filters.FilterSet):
             | Q(interface__code__icontains=value)
             | Q(correlation_id=value)
         )
+
+
+class TestCaseFilter(django_filters.FilterSet):
+    __test__ = False  # not a pytest class
+
+    q = django_filters.CharFilter(method="search", label="Search")
+    kind = django_filters.ChoiceFilter(choices=TestKind.choices, empty_label="All kinds")
+    tag = django_filters.CharFilter(method="with_tag", label="Tag")
+    is_active = yes_no_filter("Active")
+
+    class Meta:
+        model = TestCase
+        fields = ["q", "kind", "tag", "is_active"]
+
+    def search(self, queryset, name, value):
+        return queryset.filter(Q(name__icontains=value) | Q(path__icontains=value))
+
+    def with_tag(self, queryset, name, value):
+        # SQLite has no JSON containment lookup; the cases of one interface are few, so the
+        # match is made here, exactly as the runner selects a run's cases by tag.
+        value = value.strip()
+        matching = [pk for pk, tags in queryset.values_list("pk", "tags") if value in (tags or [])]
+        return queryset.filter(pk__in=matching)

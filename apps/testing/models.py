@@ -115,7 +115,7 @@ class TestCase(TimeStampedModel):
         return f"{self.interface.code}: {self.name}"
 
     def get_absolute_url(self):
-        return reverse("api:test-case-detail", args=[self.pk])
+        return reverse("testing:case_detail", args=[self.pk])
 
     def policy_team_id(self):
         return self.interface.owner_team_id

@@ -12,4 +12,12 @@ def run_tests(run_id: int) -> str:
     return jobs.execute(TestRun, run_id, run_suite)
 
 
+@shared_task(name="apps.testing.tasks.run_due_schedules")
+def run_due_schedules() -> str:
+    """Beat, every minute: starts the runs of due schedules. Safe twice: each occurrence is claimed once."""
+    from apps.testing import schedules
+
+    return f"started {schedules.run_due_schedules()} scheduled run(s)"
+
+
 jobs.register(TestRun, lambda run_id: run_tests.delay(run_id))

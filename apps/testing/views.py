@@ -12,7 +12,7 @@ from apps.accounts import policy
 from apps.catalog.models import Environment, Interface
 from apps.core import audit, jobs
 from apps.core.listing import FilteredListView
-from apps.testing import defects, evidence, services
+from apps.testing import baseline, defects, evidence, services, trend
 from apps.testing.compliance import compliance_of
 from apps.testing.filters import DefectFilter
 from apps.testing.models import Defect, TestResult, TestRun
@@ -60,7 +60,12 @@ def _run_or_404(request, pk):
 def run_detail(request, pk):
     run = _run_or_404(request, pk)
     results = run.results.order_by("case_name")
-    context = {"run": run, "results": results, "can_change": policy.can_change(request.user, run)}
+    context = {
+        "run": run,
+        "results": results,
+        "can_change": policy.can_change(request.user, run),
+        "can_accept_findings": baseline.can_manage_findings(request.user, run.interface),
+    }
     return render(request, "testing/run_detail.html", context)
 
 
@@ -88,6 +93,8 @@ def contracts(request, code):
             "compliance": compliance_of(interface),
             "cases": interface.test_cases.order_by("name"),
             "runs": interface.test_runs.select_related("environment")[:20],
+            "trends": trend.trends_for(interface),
+            "trend_limit": trend.DEFAULT_LIMIT,
             "can_change": policy.can_change(request.user, interface),
         },
     )

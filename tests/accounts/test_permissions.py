@@ -9,7 +9,14 @@ from drf_spectacular.generators import SchemaGenerator
 from apps.accounts.models import ApiToken
 from apps.catalog.models import ApiSpec, EndpointCheck
 from apps.core.models import AuditEntry
-from apps.testing.models import Defect, TestCase, TestResult, TestRun
+from apps.testing.models import (
+    Defect,
+    KnownFinding,
+    TestCase,
+    TestResult,
+    TestRun,
+    TestSchedule,
+)
 from tests.factories import EndpointFactory
 
 UNSAFE_METHODS = ("post", "put", "patch", "delete")
@@ -33,10 +40,14 @@ def catalog_objects(interface_a, environment, team_a, admin_user):
     case = TestCase.objects.create(interface=interface_a, name="list", path="customers/")
     run = TestRun.objects.create(interface=interface_a, environment=environment)
     defect = Defect.objects.create(interface=interface_a, title="broken")
+    finding = KnownFinding.objects.create(interface=interface_a, check_name="x", reason="known")
     result = TestResult.objects.create(
         run=run, case=case, case_name="list", outcome="failed", correlation_id="c1"
     )
     token, _ = ApiToken.issue(user=admin_user, name="someone else's")
+    schedule = TestSchedule.objects.create(
+        interface=interface_a, environment=environment, name="nightly", cron="0 2 * * *"
+    )
     return {
         "interface": interface_a,
         "environment": environment,
@@ -46,10 +57,12 @@ def catalog_objects(interface_a, environment, team_a, admin_user):
         "case": case,
         "run": run,
         "defect": defect,
+        "finding": finding,
         "result": result,
         "team": team_a,
         "system": interface_a.source_system,
         "token": token,
+        "schedule": schedule,
     }
 
 
@@ -70,6 +83,8 @@ def _api_path(template: str, objects: dict) -> str:
         "test-cases": {"id": objects["case"].pk},
         "test-runs": {"id": objects["run"].pk},
         "defects": {"id": objects["defect"].pk},
+        "known-findings": {"id": objects["finding"].pk},
+        "test-schedules": {"id": objects["schedule"].pk},
     }[resource]
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), template)
 
@@ -124,7 +139,10 @@ def _ui_path(route: str, objects: dict) -> str:
         "people": objects["token"].user_id,
         "test-results": objects["result"].pk,
         "test-runs": objects["run"].pk,
+        "test-cases": objects["case"].pk,
         "defects": objects["defect"].pk,
+        "known-findings": objects["finding"].pk,
+        "test-schedules": objects["schedule"].pk,
     }
     path = "/" + route.lstrip("^").rstrip("$")
     path = path.replace("<slug:slug>", objects["team"].slug)
@@ -135,7 +153,16 @@ def _ui_path(route: str, objects: dict) -> str:
     return path.replace("<int:pk>", str(kinds.get(first, 1)))
 
 
-WRITE_VIEW_SUFFIXES = ("_create", "_update", "_delete", "_check", "_upload", "_revoke")
+WRITE_VIEW_SUFFIXES = (
+    "_create",
+    "_update",
+    "_delete",
+    "_check",
+    "_upload",
+    "_revoke",
+    "_record",
+    "_import",
+)
 
 
 @pytest.mark.django_db
