@@ -513,6 +513,8 @@ FAULTS = {
     "/loop": lambda h, b: (302, {"Location": "/loop"}, b""),
     "/metadata": lambda h, b: (302, {"Location": "http://169.254.169.254/latest/"}, b""),
     "/drip": lambda h, b: ("drip", {}, b""),
+    "/bad-utf8": lambda h, b: (200, {}, b'{"id": "\xff\xfe"}'),
+    "/xml-as-json": lambda h, b: (200, {}, b"<order><id>1</id></order>"),
 }
 
 
@@ -537,6 +539,10 @@ def test_every_outbound_fault_gives_its_own_result_and_the_run_finishes(
     assert by["bad-json"][0] == "failed"
     assert by["bad-json"][1].startswith("the response body is not valid JSON")
     assert by["wrong-type"][0] == "failed" and "text/html, not JSON" in by["wrong-type"][1]
+    assert by["bad-utf8"][0] == "failed"
+    assert by["bad-utf8"][1].startswith("the response body is not valid JSON ('utf-8' codec")
+    assert by["xml-as-json"][0] == "failed"
+    assert by["xml-as-json"][1].startswith("the response body is not valid JSON (Expecting value")
     too_big = "the response body is larger than 10 MB (PONTIS_TEST_MAX_RESPONSE_BYTES)"
     assert by["huge"][0] == "errored" and by["huge"][1].startswith(too_big)
     assert by["gzip-bomb"][0] == "errored" and by["gzip-bomb"][1].startswith(too_big)
