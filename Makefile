@@ -38,8 +38,16 @@ check: $(STAMP)
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
-bench: $(STAMP)
-	$(BIN)/python bench/run.py
+# Benchmark-only packages (aiohttp, Schemathesis) go into the same venv, after the app's pins.
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
+	touch $(BENCH_STAMP)
+
+# `make bench` runs every benchmark; `make bench BENCH=contract_tests` only that one.
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py $(BENCH)
 
 clean:
 	rm -rf var/pontis.sqlite3* var/broker var/celerybeat-schedule* var/static

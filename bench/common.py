@@ -50,22 +50,23 @@ class BenchDatabase:
         _postgres_execute(self.postgres_admin, f'DROP DATABASE IF EXISTS "{BENCH_DATABASE_NAME}"')
 
 
-def prepare_database() -> BenchDatabase:
+def prepare_database(var_dir: Path = BENCH_VAR_DIR) -> BenchDatabase:
     """Points the settings at the benchmark's own database; call it before Django is set up.
 
-    Without ``DATABASE_URL``: SQLite at ``var/bench/pontis.sqlite3``, recreated on each run.
+    ``var_dir`` becomes ``PONTIS_VAR_DIR`` (keys, files, the SQLite database).
+    Without ``DATABASE_URL``: SQLite at ``<var_dir>/pontis.sqlite3``, recreated on each run.
     With a PostgreSQL ``DATABASE_URL``: a database ``pontis_bench`` on that server, created
     afresh now and dropped by ``BenchDatabase.finish()``. Any other ``DATABASE_URL`` is used
     as given (``setup_django`` refuses it unless its catalog is empty).
     """
-    os.environ["PONTIS_VAR_DIR"] = str(BENCH_VAR_DIR)
+    os.environ["PONTIS_VAR_DIR"] = str(var_dir)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     # STATIC_ROOT lives under the var directory; whitenoise warns on every start without it.
-    (BENCH_VAR_DIR / "static").mkdir(parents=True, exist_ok=True)
+    (var_dir / "static").mkdir(parents=True, exist_ok=True)
 
     url = os.environ.get("DATABASE_URL", "")
     if not url:
-        sqlite_file = BENCH_VAR_DIR / "pontis.sqlite3"
+        sqlite_file = var_dir / "pontis.sqlite3"
         for path in (sqlite_file, Path(f"{sqlite_file}-wal"), Path(f"{sqlite_file}-shm")):
             path.unlink(missing_ok=True)
         return BenchDatabase(description=f"SQLite at {sqlite_file} (recreated)")
