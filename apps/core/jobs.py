@@ -103,14 +103,21 @@ def claim(model: type[JobRun], run_id: int) -> JobRun | None:
 
 
 def heartbeat(
-    run: JobRun, *, done: int | None = None, total: int | None = None, note: str | None = None
+    run: JobRun,
+    *,
+    done: int | None = None,
+    total: int | None = None,
+    note: str | None = None,
+    **progress_fields,
 ) -> None:
     """Records progress and proves the worker is alive; raises JobCancelled when asked to stop.
 
     Only the worker holding the run may write: the update is conditional on the
-    run still being ``running`` for this worker, so a reaped run is not revived.
+    run still being ``running`` for this worker and not cancelled, so a reaped run
+    is not revived. ``progress_fields`` are further columns of the run to set
+    (counters), written in the same statement.
     """
-    fields = {"heartbeat_at": timezone.now()}
+    fields = {"heartbeat_at": timezone.now(), **progress_fields}
     if done is not None:
         fields["progress_done"] = run.progress_done = done
     if total is not None:
@@ -119,13 +126,15 @@ def heartbeat(
         fields["progress_note"] = run.progress_note = note[:200]
     changed = (
         type(run)
-        .objects.filter(pk=run.pk, status=JobStatus.RUNNING, worker=run.worker)
+        .objects.filter(
+            pk=run.pk, status=JobStatus.RUNNING, worker=run.worker, cancel_requested=False
+        )
         .update(**fields)
     )
     if changed != 1:
+        if type(run).objects.filter(pk=run.pk, cancel_requested=True).exists():
+            raise JobCancelled("cancelled by a user")
         raise JobCancelled("the run is no longer held by this worker")
-    if type(run).objects.filter(pk=run.pk, cancel_requested=True).exists():
-        raise JobCancelled("cancelled by a user")
 
 
 def finish(run: JobRun, status: str, error: str = "") -> bool:

@@ -22,8 +22,7 @@ from datetime import timedelta
 from urllib.parse import urlencode, urljoin
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from apps.catalog.connectivity import EndpointAuthError, authorised_request
@@ -63,6 +62,7 @@ class RunContext:
     endpoint: Endpoint
     spec: object
     strict: bool
+    credentials: dict
     secrets: list
     findings: list
     breaker: "CircuitBreaker"
@@ -86,18 +86,21 @@ def run_suite(run: TestRun) -> str | None:
     cases = selected_cases(run)
     finished = set(run.results.values_list("case_id", flat=True))
     jobs.heartbeat(run, done=len(finished), total=len(cases))
+    credentials = endpoint.get_credentials()
     context = RunContext(
         endpoint=endpoint,
         spec=spec,
         strict=run.interface.strict_contracts,
-        secrets=list(endpoint.get_credentials().values()),
+        credentials=credentials,
+        secrets=list(credentials.values()),
         findings=list(baseline_for(run.interface_id)),
         breaker=CircuitBreaker(settings.PONTIS_TEST_CIRCUIT_THRESHOLD),
     )
     pending = [case for case in cases if case.pk not in finished]
     deferred: dict[TestCase, RetryLater] = {}
+    writer = ResultWriter(run, done=len(finished))
     # Cases run concurrently (network only in the threads); this thread alone writes
-    # results, so the database sees one writer and the counters stay exact.
+    # results, in batches, so the database sees one writer and few statements.
     with ThreadPoolExecutor(max_workers=settings.PONTIS_TEST_CONCURRENCY) as pool:
         futures = {pool.submit(execute_case, case, context): case for case in pending}
         try:
@@ -108,9 +111,8 @@ def run_suite(run: TestRun) -> str | None:
                 except RetryLater as later:
                     deferred[case] = later
                     continue
-                record_result(run, case, result)
-                finished.add(case.pk)
-                jobs.heartbeat(run, done=len(finished), note=f"finished {case.name}")
+                writer.add(case, result)
+            writer.flush()
         except jobs.JobCancelled:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
@@ -120,6 +122,56 @@ def run_suite(run: TestRun) -> str | None:
     if run.failed or run.errored:
         return f"{run.failed} failed and {run.errored} errored of {len(cases)} cases."
     return None
+
+
+class ResultWriter:
+    """Writes results in batches: one bulk insert, then the counters and the heartbeat in
+    one statement, every BATCH_SIZE results or BATCH_SECONDS, whichever comes first.
+
+    The counters are counted from the stored rows, and a result an earlier attempt
+    already stored is skipped by the unique (run, case) constraint, so a resumed run
+    stays exact and records nothing twice.
+    """
+
+    BATCH_SIZE = 200
+    BATCH_SECONDS = 0.5
+
+    def __init__(self, run: TestRun, *, done: int):
+        self.run = run
+        self.done = done
+        self.pending: list[TestResult] = []
+        self.last_flush = time.monotonic()
+        self.last_case = ""
+
+    def add(self, case: TestCase, result: dict) -> None:
+        self.pending.append(TestResult(run=self.run, case=case, case_name=case.name, **result))
+        self.last_case = case.name
+        if (
+            len(self.pending) >= self.BATCH_SIZE
+            or time.monotonic() - self.last_flush >= self.BATCH_SECONDS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            TestResult.objects.bulk_create(self.pending, ignore_conflicts=True)
+            self.done += len(self.pending)
+            self.pending = []
+        counts = dict(
+            self.run.results.order_by()
+            .values_list("outcome")
+            .annotate(count=Count("pk"))
+            .values_list("outcome", "count")
+        )
+        jobs.heartbeat(
+            self.run,
+            done=self.done,
+            note=f"finished {self.last_case}" if self.last_case else None,
+            passed=counts.get(Outcome.PASSED, 0),
+            failed=counts.get(Outcome.FAILED, 0),
+            errored=counts.get(Outcome.ERRORED, 0),
+        )
+        self.last_flush = time.monotonic()
 
 
 def defer_or_give_up(run: TestRun, deferred: dict) -> None:
@@ -133,9 +185,9 @@ def defer_or_give_up(run: TestRun, deferred: dict) -> None:
             f"{len(deferred)} case(s) asked to retry after {wait:.0f} s; "
             f"resumes at {until:%Y-%m-%d %H:%M:%S} UTC",
         )
+    writer = ResultWriter(run, done=run.progress_done)
     for case, later in deferred.items():
-        record_result(
-            run,
+        writer.add(
             case,
             {
                 "outcome": Outcome.ERRORED,
@@ -148,19 +200,7 @@ def defer_or_give_up(run: TestRun, deferred: dict) -> None:
                 "time(s), so it gives up",
             },
         )
-
-
-def record_result(run: TestRun, case: TestCase, result: dict) -> None:
-    """Writes one result and bumps its counter; a result recorded by an earlier attempt is kept."""
-    try:
-        with transaction.atomic():
-            TestResult.objects.create(run=run, case=case, case_name=case.name, **result)
-    except IntegrityError:
-        return
-    counter = {Outcome.PASSED: "passed", Outcome.FAILED: "failed", Outcome.ERRORED: "errored"}[
-        result["outcome"]
-    ]
-    TestRun.objects.filter(pk=run.pk).update(**{counter: F(counter) + 1})
+    writer.flush()
 
 
 def baseline_for(interface_id: int):
@@ -315,7 +355,7 @@ def execute_step(case, step: Step, variables: dict, context: RunContext, correla
         return {**done, "error": context.breaker.reason}
     try:
         if case.send_credentials:
-            url, auth_headers = authorised_request(endpoint, url)
+            url, auth_headers = authorised_request(endpoint, url, context.credentials)
         else:
             auth_headers = dict(endpoint.default_headers or {})
     except (EndpointAuthError, egress.EgressError) as exc:
