@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import timedelta
 from urllib.parse import urlencode, urljoin
 
@@ -66,6 +66,14 @@ class RunContext:
     secrets: list
     findings: list
     breaker: "CircuitBreaker"
+    operations: dict = field(default_factory=dict)
+
+    def operation(self, method: str, path: str):
+        """The spec's operation for a request, looked up once per run and path."""
+        key = (method, path)
+        if key not in self.operations:
+            self.operations[key] = checks.find_operation(self.spec.document, method, path)
+        return self.operations[key]
 
 
 def run_suite(run: TestRun) -> str | None:
@@ -622,7 +630,7 @@ def run_checks(case: TestCase, step: Step, context: RunContext, response, parsed
     spec, strict = context.spec, context.strict
     operation, template = None, ""
     if spec is not None and spec.kind.startswith("openapi"):
-        found = checks.find_operation(spec.document, step.method, step_path(step, case))
+        found = context.operation(step.method, step_path(step, case))
         if found:
             template, operation = found
     status = response.status
