@@ -36,6 +36,15 @@ door enforces, for every hop of every exchange:
 * **Size.** The body is read in chunks up to ``max_bytes`` (after gzip/deflate
   decoding, which is itself bounded per chunk); the rest is not read and the
   response says ``truncated=True``.
+* **Connections.** By default every exchange has its own connection and sends
+  ``Connection: close``. A caller that sends many requests to one origin (the
+  contract-test runner) may pass ``keep_alive=True``: a connection whose
+  response was read to its end is then kept idle for the next request to the
+  same scheme, host, port, CA bundle *and* checked address. Every request is
+  still checked and resolved first; a kept connection is only used if its
+  address is one of those just checked. A connection is never kept after an
+  error, a timeout, a truncated body, a body of unknown length or the
+  server's ``Connection: close``.
 
 Failures raise :class:`EgressError` (or a subclass) with a message written for
 people and a ``permanent`` flag that tells callers whether a retry can help.
@@ -56,10 +65,14 @@ for DNS.
 from __future__ import annotations
 
 import contextlib
+import functools
+import heapq
 import http.client
 import io
 import ipaddress
+import itertools
 import logging
+import os
 import re
 import socket
 import ssl
@@ -95,6 +108,13 @@ BODY_HEADERS = frozenset(
 CORRELATION_HEADER = "X-Correlation-ID"
 USER_AGENT = "Pontis-egress/1.0"
 CHUNK_BYTES = 64 * 1024
+# Methods that may be sent again when a kept-alive connection turns out to have
+# been closed by the server as the request went out (RFC 9110, 9.2.2).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+# Idle keep-alive connections: at most this many per origin and address, each
+# for at most this many seconds.
+MAX_IDLE_CONNECTIONS_PER_KEY = 16
+IDLE_CONNECTION_SECONDS = 30.0
 
 # Host names that always mean this machine or the cloud metadata service,
 # whatever the resolver says (RFC 6761 reserves "localhost" and "*.localhost").
@@ -137,6 +157,7 @@ _IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 _HOST_CHARS = re.compile(r"[a-z0-9._-]+")
+_SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 _NUMERIC_LABEL = re.compile(r"0x[0-9a-f]*|[0-9]+")
 _PORT = re.compile(r"[0-9]{1,5}")
 _METHOD = re.compile(r"[A-Z]{1,20}")
@@ -247,12 +268,21 @@ def parse_allowlist(entries: Iterable[str] | str | Allowlist | None) -> Allowlis
         return entries
     if isinstance(entries, str):
         entries = re.split(r"[\s,]+", entries)
+    entries = tuple(entries)
+    for raw in entries:
+        if not isinstance(raw, str):
+            raise ValueError(f"allowlist entry {raw!r} is not text")
+    return _parse_entries(entries)
+
+
+# Every request parses its environment's allowlist; the few distinct ones are
+# parsed once. Allowlist is frozen, so a cached one can be shared.
+@functools.lru_cache(maxsize=256)
+def _parse_entries(entries: tuple[str, ...]) -> Allowlist:
     networks: list[IPNetwork] = []
     names: list[str] = []
     suffixes: list[str] = []
     for raw in entries:
-        if not isinstance(raw, str):
-            raise ValueError(f"allowlist entry {raw!r} is not text")
         entry = raw.strip()
         if not entry:
             continue
@@ -480,7 +510,7 @@ def _parse_url(url: str) -> _Target:
     # may hold a password.
     shown = re.sub(r"//[^/?#]*@", "//…@", url)
     shown = shown if len(shown) <= 200 else shown[:200] + "…"
-    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):
+    if _SPACE_OR_CONTROL.search(url):
         raise EgressRefused(f"refused: the URL {shown!r} contains spaces or control characters")
     if "\\" in url:
         raise EgressRefused(
@@ -638,7 +668,7 @@ def check_url(url: str, allowlist: Iterable[str] | Allowlist = (), resolve: bool
 class _Deadline:
     """The total deadline of one exchange.
 
-    A timer thread shuts down the socket being read when time is up, which
+    The watchdog thread shuts down the socket being read when time is up, which
     wakes a read blocked on a server that sends a byte now and then.
     """
 
@@ -646,11 +676,11 @@ class _Deadline:
         self.seconds = seconds
         self.expires_at = time.monotonic() + seconds
         self.expired = False
+        self.cancelled = False
+        self.queued = False  # in the watchdog's heap; changed under the watchdog's lock
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
+        _watchdog.watch(self)
 
     def remaining(self) -> float:
         return self.expires_at - time.monotonic()
@@ -675,10 +705,19 @@ class _Deadline:
             f"timed out after {_seconds(self.seconds)} s (the total deadline for the exchange)"
         )
 
-    def cancel(self) -> None:
-        self._timer.cancel()
+    def release(self) -> bool:
+        """Stops watching the socket, so that it may be kept for another exchange.
+        False if time ran out first (the socket may have been shut down)."""
+        with self._lock:
+            self._sock = None
+            return not self.expired
 
-    def _expire(self) -> None:
+    def cancel(self) -> None:
+        _watchdog.cancel(self)
+        with self._lock:
+            self._sock = None
+
+    def expire(self) -> None:
         with self._lock:
             self.expired = True
             self._shutdown()
@@ -687,6 +726,205 @@ class _Deadline:
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    """One daemon thread that expires the total deadlines of all exchanges.
+
+    Deadlines wait in a heap ordered by expiry. Cancelling one only marks it (the
+    thread drops it when it comes to the top), and the heap is rebuilt without
+    the cancelled ones once they are most of it, so that finished exchanges do
+    not pile up until their deadline would have passed.
+    """
+
+    def __init__(self):
+        self._reset()
+        # A forked worker has no watchdog thread and must not share the parent's heap.
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._condition = threading.Condition(threading.Lock())
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._cancelled = 0  # cancelled deadlines still in the heap
+        self._order = itertools.count()  # breaks ties, so deadlines are never compared
+        self._thread: threading.Thread | None = None
+
+    def watch(self, deadline: _Deadline) -> None:
+        with self._condition:
+            heapq.heappush(self._heap, (deadline.expires_at, next(self._order), deadline))
+            deadline.queued = True
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="egress-watchdog", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0][2] is deadline:
+                self._condition.notify()  # it expires before the one being waited for
+
+    def cancel(self, deadline: _Deadline) -> None:
+        with self._condition:
+            if not deadline.queued or deadline.cancelled:
+                return
+            deadline.cancelled = True
+            self._cancelled += 1
+            if self._cancelled > 64 and self._cancelled * 2 > len(self._heap):
+                for _expires_at, _order, entry in self._heap:
+                    entry.queued = not entry.cancelled
+                self._heap = [entry for entry in self._heap if not entry[2].cancelled]
+                heapq.heapify(self._heap)
+                self._cancelled = 0
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                deadline = self._next_expired()
+            deadline.expire()  # outside the lock: it takes the deadline's own lock
+
+    def _next_expired(self) -> _Deadline:
+        """Waits for the first deadline that passes without being cancelled."""
+        while True:
+            if not self._heap:
+                self._condition.wait()
+                continue
+            expires_at, _order, deadline = self._heap[0]
+            delay = expires_at - time.monotonic()
+            if delay > 0:
+                self._condition.wait(delay)
+                continue
+            heapq.heappop(self._heap)
+            deadline.queued = False
+            if deadline.cancelled:
+                self._cancelled -= 1
+                continue
+            return deadline
+
+
+_watchdog = _Watchdog()
+
+
+# --------------------------------------------------------------------------- keep-alive
+
+# (scheme, host, port, checked address, CA bundle path)
+_PoolKey = tuple[str, str, int, str, str | None]
+
+
+class _IdleConnections:
+    """Idle keep-alive connections, thread-safe, per origin, address and CA bundle.
+
+    A connection is handed to one exchange at a time: ``take`` removes it,
+    ``keep`` puts it back. At most MAX_IDLE_CONNECTIONS_PER_KEY wait per key, each
+    for at most IDLE_CONNECTION_SECONDS; older ones are closed as they are met.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._reset()
+        # A forked worker must not share its parent's sockets.
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[_PoolKey, list[tuple[float, HTTPConnection]]] = {}
+        self._swept_at = self._clock()
+
+    def take(self, keys: Iterable[_PoolKey]) -> tuple[HTTPConnection, _PoolKey] | None:
+        """A live idle connection for the first key that has one, or None."""
+        for key in keys:
+            while True:
+                conn = self._pop(key)
+                if conn is None:
+                    break
+                # Readable while idle means the server closed it (or sent what
+                # nobody asked for): either way it cannot carry a new exchange.
+                if conn.is_connected:
+                    return conn, key
+                conn.close()
+        return None
+
+    def keep(self, key: _PoolKey, conn: HTTPConnection) -> None:
+        now = self._clock()
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < MAX_IDLE_CONNECTIONS_PER_KEY:
+                idle.append((now, conn))
+                conn = None
+            expired = self._sweep(now)
+        if conn is not None:
+            expired.append(conn)
+        for stale in expired:
+            stale.close()
+
+    def close_all(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for _kept_at, conn in connections:
+                conn.close()
+
+    def count(self) -> int:
+        with self._lock:
+            return sum(len(connections) for connections in self._idle.values())
+
+    def _pop(self, key: _PoolKey) -> HTTPConnection | None:
+        now = self._clock()
+        with self._lock:
+            idle = self._idle.get(key)
+            if not idle:
+                return None
+            kept_at, conn = idle.pop()  # the most recently used one
+            if now - kept_at < IDLE_CONNECTION_SECONDS:
+                return conn
+            # The newest has been idle too long, and so have the older ones.
+            expired = [conn] + [old for _kept_at, old in idle]
+            del self._idle[key]
+        for stale in expired:
+            stale.close()
+        return None
+
+    def _sweep(self, now: float) -> list[HTTPConnection]:
+        """Takes out connections idle too long, under every key (at most once a second)."""
+        if now - self._swept_at < 1.0:
+            return []
+        self._swept_at = now
+        expired = []
+        for key in list(self._idle):
+            fresh = [
+                (at, conn) for at, conn in self._idle[key] if now - at < IDLE_CONNECTION_SECONDS
+            ]
+            expired += [conn for at, conn in self._idle[key] if now - at >= IDLE_CONNECTION_SECONDS]
+            if fresh:
+                self._idle[key] = fresh
+            else:
+                del self._idle[key]
+        return expired
+
+
+_idle_connections = _IdleConnections()
+
+
+def close_idle_connections() -> None:
+    """Closes every idle keep-alive connection (tests, shutdown)."""
+    _idle_connections.close_all()
+
+
+def _pool_key(target: _Target, ip: IPAddress, ca_bundle: str | None) -> _PoolKey:
+    return target.scheme, target.host, target.port, str(ip), ca_bundle
+
+
+def _reusable(conn: HTTPConnection, response: urllib3.BaseHTTPResponse, truncated: bool) -> bool:
+    """Whether the connection can carry another exchange: an HTTP/1.1 response read
+    to its end (so its length was known), and the server did not close it."""
+    return (
+        not truncated
+        and response.version == 11
+        and response.closed  # http.client closes its side once the whole body is read
+        and conn.sock is not None  # http.client drops the socket on "Connection: close"
+        and "close" not in response.headers.get("connection", "").lower()
+    )
+
+
+class _StaleConnection(Exception):
+    """A kept connection was closed by the server as the request went out."""
 
 
 # --------------------------------------------------------------------------- request
@@ -738,6 +976,7 @@ def request(
     follow_redirects: bool = True,
     ca_bundle: str | None = None,
     correlation_id: str | None = None,
+    keep_alive: bool = False,
 ) -> EgressResponse:
     """Sends one HTTP request through the egress rules and returns the response.
 
@@ -747,6 +986,8 @@ def request(
     Timeouts are in seconds; None means the PONTIS_EGRESS_* setting.
     ``ca_bundle`` is the path of a PEM file that replaces the system trust store
     for this request. ``correlation_id`` is sent as X-Correlation-ID.
+    ``keep_alive=True`` reuses and keeps connections (see the module's docstring);
+    by default each exchange opens its own and sends ``Connection: close``.
     """
     rules = _rules(allowlist)
     if connect_timeout is None:
@@ -769,7 +1010,8 @@ def request(
             send_headers[name] = value
     if correlation_id:
         send_headers[CORRELATION_HEADER] = correlation_id
-    send_headers["Connection"] = "close"
+    if not keep_alive:
+        send_headers["Connection"] = "close"
 
     started = time.monotonic()
     deadline = _Deadline(total_timeout)
@@ -790,6 +1032,7 @@ def request(
                 read_timeout=read_timeout,
                 ca_bundle=ca_bundle,
                 deadline=deadline,
+                keep_alive=keep_alive,
             )
             try:
                 location = response.headers.get("location")
@@ -813,32 +1056,38 @@ def request(
                         for name in list(send_headers):
                             if name.lower() in BODY_HEADERS:
                                 del send_headers[name]
-                    logger.info(
-                        "egress redirect %s %s://%s%s -> %s",
-                        response.status,
-                        target.scheme,
-                        target.host_header,
-                        target.path.split("?", 1)[0],
-                        next_target.host_header,
-                    )
+                    if logger.isEnabledFor(logging.INFO):
+                        logger.info(
+                            "egress redirect %s %s://%s%s -> %s",
+                            response.status,
+                            target.scheme,
+                            target.host_header,
+                            target.path.split("?", 1)[0],
+                            next_target.host_header,
+                        )
                     redirects.append(current_url)
                     current_url = next_url
                     continue
                 content, truncated = _read_body(response, target, max_bytes, deadline, read_timeout)
+                if keep_alive and _reusable(conn, response, truncated) and deadline.release():
+                    _idle_connections.keep(_pool_key(target, peer, ca_bundle), conn)
+                    conn = None
             finally:
-                conn.close()
+                if conn is not None:
+                    conn.close()
             elapsed_ms = (time.monotonic() - started) * 1000
-            logger.info(
-                "egress %s %s://%s%s -> %s, %d bytes%s in %.0f ms",
-                method,
-                target.scheme,
-                target.host_header,
-                target.path.split("?", 1)[0],
-                response.status,
-                len(content),
-                " (truncated)" if truncated else "",
-                elapsed_ms,
-            )
+            if logger.isEnabledFor(logging.INFO):  # the audit line; its arguments cost too
+                logger.info(
+                    "egress %s %s://%s%s -> %s, %d bytes%s in %.0f ms",
+                    method,
+                    target.scheme,
+                    target.host_header,
+                    target.path.split("?", 1)[0],
+                    response.status,
+                    len(content),
+                    " (truncated)" if truncated else "",
+                    elapsed_ms,
+                )
             raw_headers = list(response.headers.items())
             merged: dict[str, str] = {}
             for name, value in raw_headers:
@@ -873,10 +1122,63 @@ def _send(
     read_timeout: float,
     ca_bundle: str | None,
     deadline: _Deadline,
+    keep_alive: bool = False,
 ) -> tuple[HTTPConnection, urllib3.BaseHTTPResponse, IPAddress]:
     """Connects to the first checked address that answers, sends the request and
-    reads the status line and headers. The caller closes the connection."""
+    reads the status line and headers. The caller closes the connection.
+
+    With keep_alive, an idle connection to one of the checked addresses is used
+    first. If the server turns out to have closed it before answering, an
+    idempotent request is sent once more on a new connection.
+    """
+    if keep_alive:
+        checked = {_pool_key(target, ip, ca_bundle): ip for ip in addresses}
+        kept = _idle_connections.take(checked)
+        if kept is not None:
+            conn, key = kept
+            peer = checked[key]
+            deadline.watch(conn.sock)
+            try:
+                response = _exchange(
+                    conn,
+                    peer,
+                    target,
+                    method,
+                    headers,
+                    payload,
+                    read_timeout=read_timeout,
+                    deadline=deadline,
+                    may_be_stale=method in IDEMPOTENT_METHODS,
+                )
+                return conn, response, peer
+            except _StaleConnection:
+                pass
     conn, peer = _connect(target, addresses, connect_timeout, ca_bundle, deadline)
+    response = _exchange(
+        conn, peer, target, method, headers, payload, read_timeout=read_timeout, deadline=deadline
+    )
+    return conn, response, peer
+
+
+def _exchange(
+    conn: HTTPConnection,
+    peer: IPAddress,
+    target: _Target,
+    method: str,
+    headers: dict[str, str],
+    payload: bytes | None,
+    *,
+    read_timeout: float,
+    deadline: _Deadline,
+    may_be_stale: bool = False,
+) -> urllib3.BaseHTTPResponse:
+    """Sends the request on an open connection and reads the status line and
+    headers; closes the connection on failure.
+
+    ``may_be_stale``: raise _StaleConnection instead of an error if the server
+    had closed or reset the connection before any response came (a kept
+    connection the server dropped as it was reused).
+    """
     conn.timeout = deadline.bound(read_timeout)
     try:
         conn.request(
@@ -892,13 +1194,28 @@ def _send(
         if isinstance(exc, ValueError) and not deadline.expired:
             # http.client refuses header names and values with line breaks.
             raise EgressError(f"invalid request to {target.host}: {exc}", permanent=True)
+        if may_be_stale and _is_closed_by_server(exc) and not deadline.expired:
+            raise _StaleConnection from exc
         raise _translate(exc, target, peer, deadline, read_timeout, "sending the request")
     try:
-        response = conn.getresponse()
+        return conn.getresponse()
     except Exception as exc:
         conn.close()
+        if may_be_stale and _is_closed_by_server(exc) and not deadline.expired:
+            raise _StaleConnection from exc
         raise _translate(exc, target, peer, deadline, read_timeout, "waiting for a response")
-    return conn, response, peer
+
+
+def _is_closed_by_server(exc: Exception) -> bool:
+    """The connection was closed or reset with no response at all (RemoteDisconnected:
+    not one byte of a status line), or the request could not be written."""
+    return isinstance(
+        exc,
+        http.client.RemoteDisconnected
+        | ConnectionResetError
+        | BrokenPipeError
+        | ConnectionAbortedError,
+    )
 
 
 def _connect(

@@ -577,6 +577,7 @@ def send_with_retries(endpoint: Endpoint, method: str, url: str, *, headers, bod
                 total_timeout=endpoint.timeout_seconds * 2,
                 max_bytes=settings.PONTIS_TEST_MAX_RESPONSE_BYTES,
                 correlation_id=correlation_id,
+                keep_alive=True,
             )
         except egress.EgressError as exc:
             # Connection failures are retried; a timeout already cost the full wait once.
