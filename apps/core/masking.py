@@ -253,9 +253,42 @@ _NINO_RE = re.compile(
 _BSN_RE = re.compile(
     r"(?P<head>\bbsn\b[\"']?\s*[:=#]?\s*[\"']?)(?P<value>\d{8,9})(?!\d)", re.IGNORECASE | re.ASCII
 )
-_TWO_DIGITS_RE = re.compile(r"\d\d", re.ASCII)
 _DIGIT_GROUP_RE = re.compile(r"\d+", re.ASCII)
+# Every match of a pair pattern contains one of these words (case-insensitive).
 _PAIR_HINT_RE = re.compile(r"pass|pwd|secret|token|key|credential", re.IGNORECASE)
+_TWO_DIGITS_RE = re.compile(r"\d\d", re.ASCII)
+# The shape of ASCII text for _digit_detectors_may_match: digits become 9, upper-case
+# letters A, lower-case letters a; everything else stays as it is.
+_ASCII_SHAPE = bytes.maketrans(
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+    b"9" * 10 + b"A" * 26 + b"a" * 26,
+)
+
+
+def _digit_detectors_may_match(text: str) -> bool:
+    """False only when _IBAN_RE, _CARD_RE, _SSN_RE, _NINO_RE and _BSN_RE all cannot match.
+
+    Their digits are ASCII, so in ASCII text each needs a shape that substring tests find:
+    two letters and two digits (IBAN, 2 digits or more; NINO, upper-case letters and an
+    optional space, 6 digits), eight digits in a row (BSN), ``999-99-9999`` (SSN), thirteen
+    digits once spaces and dashes are left out (card). Other text: two digits in a row.
+    """
+    if not text.isascii():
+        return _TWO_DIGITS_RE.search(text) is not None
+    if len(text) < 9:  # the shortest match is a NINO, AB123456C
+        return False
+    # bytes.translate is the fast one; "in" is faster on str than on bytes.
+    shape = text.encode("ascii").translate(_ASCII_SHAPE).decode("ascii")
+    digits = shape.count("9")
+    if digits < 2:
+        return False
+    if "AA99" in shape or "AA 99" in shape or "aa99" in shape or "Aa99" in shape or "aA99" in shape:
+        return True
+    if digits < 8:
+        return False
+    if "99999999" in shape or "999-99-9999" in shape:
+        return True
+    return digits >= 13 and "9999999999999" in shape.replace(" ", "").replace("-", "")
 
 
 def _mask_value(match: re.Match) -> str:
@@ -414,7 +447,25 @@ def _mask_text(text: str, variants: tuple[str, ...]) -> str:
     if len(text) < 5:
         return text
 
-    if _PAIR_HINT_RE.search(text):
+    # Each detector runs only when the text can hold a match, so that the common string
+    # (a name, a date, a SKU) costs substring tests only.
+    unchanged = text
+    if text.isascii():
+        # For ASCII text, "in" on the lower-cased text answers _PAIR_HINT_RE exactly.
+        lowered = text.lower()
+        pair_hint = (
+            "pass" in lowered
+            or "pwd" in lowered
+            or "secret" in lowered
+            or "token" in lowered
+            or "key" in lowered
+            or "credential" in lowered
+        )
+    else:
+        # Unicode case-insensitive matching is wider than str.lower() (ſ matches s).
+        lowered = None
+        pair_hint = _PAIR_HINT_RE.search(text) is not None
+    if pair_hint:
         if "'" in text or '"' in text:
             if "\\" in text:
                 text = _ESCAPED_PAIR_RE.sub(_mask_escaped_pair, text)
@@ -424,7 +475,8 @@ def _mask_text(text: str, variants: tuple[str, ...]) -> str:
     has_at = "@" in text
     if has_at and "://" in text:
         text = _URL_CREDENTIALS_RE.sub(_mask_value, text)
-    lowered = text.lower()
+    if lowered is None or text is not unchanged:
+        lowered = text.lower()
     if "authorization" in lowered:
         text = _AUTHORIZATION_RE.sub(_mask_value, text)
     if "bearer" in lowered:
@@ -435,7 +487,7 @@ def _mask_text(text: str, variants: tuple[str, ...]) -> str:
         text = _JWT_RE.sub(MASK, text)
     if has_at:
         text = _EMAIL_RE.sub(_mask_email, text)
-    if _TWO_DIGITS_RE.search(text):
+    if _digit_detectors_may_match(text):
         text = _IBAN_RE.sub(_mask_iban, text)
         text = _CARD_RE.sub(_mask_card, text)
         if "-" in text:
@@ -669,6 +721,100 @@ def _advance(paths, states, key, is_list, length):
 # --------------------------------------------------------------------- mask_payload
 
 _EXIT = object()
+_CARD_SIZED_INT = 10**12  # ints this large are read as digits: they may be card numbers
+_PLAIN_JSON_MAX_DEPTH = 100
+
+
+class _NotPlainJson(Exception):
+    """The fast walk met something only the general walk handles."""
+
+
+def _mask_plain_json(data: Any, text_cache: dict[str, str], mask_and_remember) -> Any:
+    """:func:`mask_payload` without JSON paths, for plain JSON as ``json.loads`` returns it.
+
+    Recursive, with no per-node bookkeeping: exact ``dict`` (``str`` keys) and ``list``
+    containers and ``str``/``int``/``float``/``bool``/``None`` values only, at most
+    :data:`_PLAIN_JSON_MAX_DEPTH` deep (which also stops circular references). Anything else
+    raises :class:`_NotPlainJson` and the caller walks the data again the general way, so
+    the result is always the general walk's. Strings are looked up in ``text_cache`` first;
+    ``mask_and_remember`` masks (and caches) the others.
+    """
+    cached = text_cache.get
+    sensitive_key = is_sensitive_key
+    card_sized = _CARD_SIZED_INT
+    max_depth = _PLAIN_JSON_MAX_DEPTH
+    mask = MASK
+    keys: dict[str, tuple[str, bool]] = {}  # key -> (masked key, sensitive)
+
+    def number(value: int) -> Any:
+        try:
+            digits = str(value)
+        except ValueError:  # too many digits: the general walk raises it
+            raise _NotPlainJson from None
+        masked = cached(digits) or mask_and_remember(digits)
+        return value if masked == digits else masked
+
+    def walk_dict(mapping: dict, depth: int) -> dict:
+        if depth > max_depth:
+            raise _NotPlainJson
+        masked: dict = {}
+        for key, value in mapping.items():
+            known = keys.get(key) if type(key) is str else None
+            if known is None:
+                if type(key) is not str:
+                    raise _NotPlainJson
+                known = keys[key] = (cached(key) or mask_and_remember(key), sensitive_key(key))
+            new_key, sensitive = known
+            if new_key in masked:
+                suffix = 2
+                while f"{new_key} ({suffix})" in masked:
+                    suffix += 1
+                new_key = f"{new_key} ({suffix})"
+            if sensitive:
+                masked[new_key] = None if value is None else mask
+                continue
+            kind = type(value)
+            if kind is str:
+                masked[new_key] = cached(value) or mask_and_remember(value)
+            elif kind is dict:
+                masked[new_key] = walk_dict(value, depth + 1)
+            elif kind is list:
+                masked[new_key] = walk_list(value, depth + 1)
+            elif kind is int:
+                is_small = -card_sized < value < card_sized
+                masked[new_key] = value if is_small else number(value)
+            elif value is None or kind is float or kind is bool:
+                masked[new_key] = value
+            else:
+                raise _NotPlainJson
+        return masked
+
+    def walk_list(items: list, depth: int) -> list:
+        if depth > max_depth:
+            raise _NotPlainJson
+        masked: list = []
+        append = masked.append
+        for value in items:
+            kind = type(value)
+            if kind is str:
+                append(cached(value) or mask_and_remember(value))
+            elif kind is dict:
+                append(walk_dict(value, depth + 1))
+            elif kind is list:
+                append(walk_list(value, depth + 1))
+            elif kind is int:
+                append(value if -card_sized < value < card_sized else number(value))
+            elif value is None or kind is float or kind is bool:
+                append(value)
+            else:
+                raise _NotPlainJson
+        return masked
+
+    if type(data) is dict:
+        return walk_dict(data, 0)
+    if type(data) is list:
+        return walk_list(data, 0)
+    raise _NotPlainJson  # a scalar at the root: nothing to gain
 
 
 def mask_payload(data: Any, json_paths: Iterable[str] = (), secrets: Iterable[str] = ()) -> Any:
@@ -687,13 +833,20 @@ def mask_payload(data: Any, json_paths: Iterable[str] = (), secrets: Iterable[st
     text_cache: dict[str, str] = {}
     advance_cache: dict[tuple, tuple] = {}
 
+    def mask_and_remember(value: str) -> str:
+        masked = _mask_text(value, variants)
+        if len(value) <= 256:
+            text_cache[value] = masked
+        return masked
+
     def masked_text(value: str) -> str:
-        cached = text_cache.get(value)
-        if cached is None:
-            cached = _mask_text(value, variants)
-            if len(value) <= 256:
-                text_cache[value] = cached
-        return cached
+        return text_cache.get(value) or mask_and_remember(value)
+
+    if not paths:
+        try:
+            return _mask_plain_json(data, text_cache, mask_and_remember)
+        except (_NotPlainJson, RecursionError):
+            pass  # the general walk below; strings already masked stay in text_cache
 
     root_states: tuple = tuple((index, 0) for index in range(len(paths)) if paths[index])
     root_matched = any(not steps for steps in paths)
@@ -727,7 +880,7 @@ def mask_payload(data: Any, json_paths: Iterable[str] = (), secrets: Iterable[st
             continue
         if isinstance(value, int):
             # A card number sent as a JSON number is still a card number.
-            if abs(value) >= 10**12:
+            if abs(value) >= _CARD_SIZED_INT:
                 digits = str(value)
                 masked = masked_text(digits)
                 container[slot] = value if masked == digits else masked
