@@ -30,6 +30,7 @@ from apps.catalog.forms import (
     SpecUploadForm,
     SystemForm,
 )
+from apps.catalog.mixins import InterfaceChildCreateMixin
 from apps.catalog.models import (
     ApiSpec,
     Endpoint,
@@ -397,17 +398,10 @@ class EndpointFormMixin:
         return redirect(self.object.get_absolute_url())
 
 
-class EndpointCreate(WriteAccessMixin, EndpointFormMixin, LiveValidationMixin, CreateView):
-    def dispatch(self, request, *args, **kwargs):
-        self.interface = get_object_or_404(Interface, code=kwargs["code"])
-        if request.user.is_authenticated:
-            policy.require_change(request.user, self.interface)
-        return super().dispatch(request, *args, **kwargs)
-
-    def get_form_kwargs(self):
-        kwargs = super().get_form_kwargs()
-        kwargs["instance"] = Endpoint(interface=self.interface)
-        return kwargs
+class EndpointCreate(
+    WriteAccessMixin, InterfaceChildCreateMixin, EndpointFormMixin, LiveValidationMixin, CreateView
+):
+    child_model = Endpoint
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(title=f"New endpoint for {self.interface.code}", **kwargs)

@@ -17,7 +17,7 @@ from apps.catalog.models import Environment, Interface
 from apps.core import audit, jobs
 from apps.core.problems import problem_response
 from apps.testing import compliance, defects, evidence, generate, services
-from apps.testing.case_json import JSON_SHAPES, shape_problem
+from apps.testing.case_json import EDITABLE_FIELDS, JSON_SHAPES, shape_problem
 from apps.testing.junit import run_as_junit
 from apps.testing.models import Defect, Phase, Severity, TestCase, TestResult, TestRun
 
@@ -32,29 +32,7 @@ class TestCaseSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "interface",
-            "name",
-            "kind",
-            "scenario",
-            "description",
-            "method",
-            "path",
-            "query",
-            "headers",
-            "body",
-            "body_format",
-            "body_text",
-            "variables",
-            "extract",
-            "steps",
-            "send_credentials",
-            "expected_statuses",
-            "validate_schema",
-            "assertions",
-            "max_latency_ms",
-            "tags",
-            "is_active",
-            "manual_steps",
-            "expected_result",
+            *EDITABLE_FIELDS,
             "scripts",
             "created_at",
             "updated_at",

@@ -1,8 +1,37 @@
 """The JSON shape of each JSON field of a test case: one rule for the browser form and the API."""
 
+from apps.catalog.specs import json_type
+
 OBJECT = "object"
 ARRAY = "array"
 STRING = "string"
+
+# The fields a person edits, in the order the form and the API show them.
+EDITABLE_FIELDS = [
+    "name",
+    "kind",
+    "scenario",
+    "description",
+    "method",
+    "path",
+    "query",
+    "headers",
+    "body",
+    "body_format",
+    "body_text",
+    "variables",
+    "extract",
+    "steps",
+    "send_credentials",
+    "expected_statuses",
+    "validate_schema",
+    "assertions",
+    "max_latency_ms",
+    "tags",
+    "is_active",
+    "manual_steps",
+    "expected_result",
+]
 
 # field name -> (the JSON type of the field, the JSON type of each member or None for any)
 JSON_SHAPES = {
@@ -13,21 +42,6 @@ JSON_SHAPES = {
     "steps": (ARRAY, OBJECT),  # one object per chained request
     "assertions": (ARRAY, None),  # each one is checked by services.validate_case
 }
-
-
-def json_type(value) -> str:
-    """The JSON name of a decoded value's type."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return STRING
-    if isinstance(value, dict):
-        return OBJECT
-    return ARRAY
 
 
 def _with_article(type_name: str) -> str:

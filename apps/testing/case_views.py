@@ -15,6 +15,7 @@ from apps.accounts.mixins import (
     WriteAccessMixin,
     apply_validation_error,
 )
+from apps.catalog.mixins import InterfaceChildCreateMixin
 from apps.catalog.models import Interface
 from apps.core import audit
 from apps.core.listing import FilteredListView
@@ -126,17 +127,8 @@ class CaseFormMixin(WriteAccessMixin, LiveValidationMixin):
         return redirect(case_url(self.object))
 
 
-class CaseCreate(CaseFormMixin, CreateView):
-    def dispatch(self, request, *args, **kwargs):
-        self.interface = get_object_or_404(Interface, code=kwargs["code"])
-        if request.user.is_authenticated:
-            policy.require_change(request.user, self.interface)
-        return super().dispatch(request, *args, **kwargs)
-
-    def get_form_kwargs(self):
-        kwargs = super().get_form_kwargs()
-        kwargs["instance"] = TestCase(interface=self.interface)
-        return kwargs
+class CaseCreate(InterfaceChildCreateMixin, CaseFormMixin, CreateView):
+    child_model = TestCase
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.forms.fields import InvalidJSONInput, JSONString
 
 from apps.testing import services
-from apps.testing.case_json import shape_problem
+from apps.testing.case_json import EDITABLE_FIELDS, shape_problem
 from apps.testing.models import HttpMethod, TestCase
 
 MAX_TAG_LENGTH = 50  # TestRun.tag, the tag a run selects cases by, holds at most 50 characters
@@ -116,31 +116,7 @@ class TestCaseForm(forms.ModelForm):
 
     class Meta:
         model = TestCase
-        fields = [
-            "name",
-            "kind",
-            "scenario",
-            "description",
-            "method",
-            "path",
-            "query",
-            "headers",
-            "body",
-            "body_format",
-            "body_text",
-            "variables",
-            "extract",
-            "steps",
-            "send_credentials",
-            "expected_statuses",
-            "validate_schema",
-            "assertions",
-            "max_latency_ms",
-            "tags",
-            "is_active",
-            "manual_steps",
-            "expected_result",
-        ]
+        fields = EDITABLE_FIELDS
         labels = {
             "body_text": "Body (XML or text)",
             "send_credentials": "Send the endpoint's credentials",

@@ -17,6 +17,7 @@ from apps.accounts.mixins import (
     WriteAccessMixin,
     apply_validation_error,
 )
+from apps.catalog.mixins import InterfaceChildCreateMixin
 from apps.catalog.models import Interface
 from apps.testing import schedules
 from apps.testing.models import TestRun, TestSchedule
@@ -77,17 +78,8 @@ class ScheduleFormMixin(WriteAccessMixin, LiveValidationMixin):
         return context
 
 
-class ScheduleCreate(ScheduleFormMixin, CreateView):
-    def dispatch(self, request, *args, **kwargs):
-        self.interface = get_object_or_404(Interface, code=kwargs["code"])
-        if request.user.is_authenticated:
-            policy.require_change(request.user, self.interface)
-        return super().dispatch(request, *args, **kwargs)
-
-    def get_form_kwargs(self):
-        kwargs = super().get_form_kwargs()
-        kwargs["instance"] = TestSchedule(interface=self.interface)
-        return kwargs
+class ScheduleCreate(InterfaceChildCreateMixin, ScheduleFormMixin, CreateView):
+    child_model = TestSchedule
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(title=f"New schedule for {self.interface.code}", **kwargs)

@@ -174,10 +174,10 @@ def test_chained_steps_body_and_manual_fields_are_saved(client, engineer, interf
         ("steps", "[{}, ]", "Steps is not valid JSON: Expecting value (line 1, column 6)."),
         ("headers", '["Accept"]', "Headers must be a JSON object, not an array."),
         ("query", '"status=open"', "Query parameters must be a JSON object, not a string."),
-        ("variables", "42", "Variables must be a JSON object, not a number."),
+        ("variables", "42", "Variables must be a JSON object, not an integer."),
         ("steps", '{"path": "x"}', "Steps must be a JSON array, not an object."),
-        ("steps", '[{"path": "x"}, 3]', "Steps: item 2 must be a JSON object, not a number."),
-        ("extract", '{"id": 1}', "Extract: the value of 'id' must be a JSON string, not a number."),
+        ("steps", '[{"path": "x"}, 3]', "Steps: item 2 must be a JSON object, not an integer."),
+        ("extract", '{"id": 1}', "Extract: the value of 'id' must be a JSON string, not an integer."),
         ("assertions", "{}", "Assertions must be a JSON array, not an object."),
     ],
 )
@@ -664,6 +664,6 @@ def test_api_refuses_the_same_json_shapes_as_the_form(engineer, api_as, interfac
     errors = {(e["field"], e["message"]) for e in response.json()["errors"]}
     assert errors == {
         ("steps", "steps must be a JSON array, not an object."),
-        ("extract", "extract: the value of 'id' must be a JSON string, not a number."),
+        ("extract", "extract: the value of 'id' must be a JSON string, not an integer."),
     }
     assert not TestCase.objects.exists()
