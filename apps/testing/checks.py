@@ -162,6 +162,16 @@ class CheckResult:
     # Set when the failure is in the interface's baseline of known findings: "#3: reason".
     known_finding: str = ""
 
+    def as_dict(self) -> dict:
+        """The check as stored in a result (``details`` hold JSON values already)."""
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "message": self.message,
+            "details": list(self.details),
+            "known_finding": self.known_finding,
+        }
+
 
 @dataclass(frozen=True)
 class Violation:

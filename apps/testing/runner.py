@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from urllib.parse import urlencode, urljoin
 
@@ -291,7 +291,7 @@ def execute_case(case: TestCase, context: RunContext) -> dict:
         step_checks = apply_baseline(context.findings, case.pk, done.pop("checks"))
         extracted, problems = extract_variables(step.extract, done.pop("parsed"))
         step_checks += problems
-        checks_as_dicts = [asdict(check) for check in step_checks]
+        checks_as_dicts = [check.as_dict() for check in step_checks]
         if chained:
             for check in checks_as_dicts:
                 check["step"] = step.name
@@ -309,11 +309,9 @@ def execute_case(case: TestCase, context: RunContext) -> dict:
         evidence.append({"name": step.name, "outcome": "not run"})
     if case.scripts.strip():
         all_checks.append(
-            asdict(
-                checks.CheckResult(
-                    POSTMAN_SCRIPTS, None, "imported scripts are kept as text and not executed"
-                )
-            )
+            checks.CheckResult(
+                POSTMAN_SCRIPTS, None, "imported scripts are kept as text and not executed"
+            ).as_dict()
         )
     last = [step for step in evidence if step.get("outcome") != "not run"][-1]
     elapsed = [step["elapsed_ms"] for step in evidence if step.get("elapsed_ms") is not None]
