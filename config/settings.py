@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.catalog",
     "apps.testing",
+    "apps.mappings",
     "apps.demo_partner",
 ]
 

@@ -177,7 +177,11 @@ def test_chained_steps_body_and_manual_fields_are_saved(client, engineer, interf
         ("variables", "42", "Variables must be a JSON object, not an integer."),
         ("steps", '{"path": "x"}', "Steps must be a JSON array, not an object."),
         ("steps", '[{"path": "x"}, 3]', "Steps: item 2 must be a JSON object, not an integer."),
-        ("extract", '{"id": 1}', "Extract: the value of 'id' must be a JSON string, not an integer."),
+        (
+            "extract",
+            '{"id": 1}',
+            "Extract: the value of 'id' must be a JSON string, not an integer.",
+        ),
         ("assertions", "{}", "Assertions must be a JSON array, not an object."),
     ],
 )

@@ -1,0 +1,383 @@
+"""Mapping spec operations shared by the browser UI, the REST API and imports.
+
+Each function takes the acting user, checks the permission policy, owns its transaction
+and its audit entry, and raises:
+
+* ``PermissionDenied`` when the actor may not do it;
+* ``ValidationError`` (field -> messages) for bad input, :class:`SpecFrozen` (a
+  ValidationError) for a change to an approved version;
+* :class:`SpecConflict` when the caller edited an older ``revision`` than the stored one
+  (optimistic concurrency: two people editing the same spec — the second save is told who
+  changed it and when instead of silently overwriting).
+
+Every change of a spec, of its rows or of its status claims the next revision with one
+conditional UPDATE (``WHERE revision = expected``), so of two concurrent saves of the same
+revision exactly one wins, on SQLite and PostgreSQL alike. None of these functions retries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from apps.accounts import policy
+from apps.accounts.models import Role
+from apps.core import audit
+from apps.core.models import AuditAction
+from apps.mappings import engine
+from apps.mappings.diff import Difference, structural_diff
+from apps.mappings.models import FieldRule, MappingSpec, MappingTest, SpecStatus
+
+# Fields a save may not change: the identity of a version and its review record.
+_FIXED_FIELDS = (
+    "interface_id",
+    "name",
+    "version",
+    "status",
+    "approved_by_id",
+    "approved_at",
+    "based_on_id",
+)
+_COPIED_FIELDS = (
+    "description",
+    "source_format",
+    "source_schema",
+    "source_spec_id",
+    "source_operation",
+    "source_part",
+    "source_status",
+    "target_format",
+    "target_schema",
+    "target_spec_id",
+    "target_operation",
+    "target_part",
+    "target_status",
+)
+
+
+class SpecConflict(Exception):
+    """Someone saved the spec since the caller read it. Not retried: the caller reloads."""
+
+    def __init__(self, spec: MappingSpec, expected_revision: int):
+        self.spec = spec
+        self.expected_revision = expected_revision
+        self.current_revision = spec.revision
+        self.changed_by = spec.updated_by.username if spec.updated_by_id else "someone"
+        self.changed_at = spec.updated_at
+        when = timezone.localtime(self.changed_at).strftime("%Y-%m-%d %H:%M:%S %Z")
+        super().__init__(
+            f"{spec} was changed by {self.changed_by} at {when} (revision {spec.revision}; "
+            f"you edited revision {expected_revision}). Reload it and apply your changes again."
+        )
+
+
+class SpecFrozen(ValidationError):
+    """A change to an approved version."""
+
+    def __init__(self, spec: MappingSpec):
+        super().__init__(
+            f"{spec} is approved and frozen; start a new draft from it to change it.",
+            code="frozen",
+        )
+
+
+def _user_or_none(actor):
+    return actor if actor is not None and actor.is_authenticated else None
+
+
+def _require_editable(spec: MappingSpec) -> None:
+    if spec.status == SpecStatus.APPROVED:
+        raise SpecFrozen(spec)
+
+
+def _claim(actor, spec: MappingSpec, expected_revision: int, *, statuses=None) -> None:
+    """Take the next revision of the spec, or raise SpecFrozen / SpecConflict.
+
+    Call inside a transaction: when what follows fails, the claim rolls back with it.
+    """
+    if not isinstance(expected_revision, int) or isinstance(expected_revision, bool):
+        raise ValidationError({"revision": "Send the revision you edited."})
+    statuses = statuses or (SpecStatus.DRAFT, SpecStatus.IN_REVIEW)
+    now = timezone.now()
+    claimed = MappingSpec.objects.filter(
+        pk=spec.pk, revision=expected_revision, status__in=statuses
+    ).update(revision=F("revision") + 1, updated_by=_user_or_none(actor), updated_at=now)
+    if claimed != 1:
+        current = MappingSpec.objects.select_related("updated_by", "interface").get(pk=spec.pk)
+        if current.revision != expected_revision:
+            raise SpecConflict(current, expected_revision)
+        _require_editable(current)
+        raise ValidationError(
+            {
+                "status": f"{current} is {current.get_status_display().lower()}; this needs another status."
+            }
+        )
+    spec.revision = expected_revision + 1
+    spec.updated_by = _user_or_none(actor)
+    spec.updated_at = now
+
+
+# --------------------------------------------------------------------------------------
+# Specs
+# --------------------------------------------------------------------------------------
+
+
+def create_spec(actor, spec: MappingSpec) -> MappingSpec:
+    """Saves a new draft spec as version 1 of its name (or the next version of it)."""
+    if not policy.can_create_for_team(actor, spec.interface.owner_team_id):
+        raise PermissionDenied("You may not add mapping specs to this interface.")
+    spec.status = SpecStatus.DRAFT
+    spec.revision = 1
+    spec.approved_by = None
+    spec.approved_at = None
+    spec.updated_by = _user_or_none(actor)
+    with transaction.atomic():
+        latest = MappingSpec.objects.filter(interface=spec.interface, name=spec.name).aggregate(
+            version=Max("version")
+        )["version"]
+        spec.version = (latest or 0) + 1
+        try:
+            with transaction.atomic():
+                return audit.save_with_audit(actor, spec)
+        except IntegrityError:
+            raise ValidationError({"name": "Someone just added this version; try again."})
+
+
+def save_spec(actor, spec: MappingSpec, expected_revision: int) -> MappingSpec:
+    """Saves the editable fields of a draft or in-review spec that was read at
+    ``expected_revision``. Status changes go through submit/approve/return functions."""
+    policy.require_change(actor, spec)
+    stored = MappingSpec.objects.get(pk=spec.pk)
+    _require_editable(stored)
+    changed = [name for name in _FIXED_FIELDS if getattr(spec, name) != getattr(stored, name)]
+    if changed:
+        raise ValidationError(
+            {name.removesuffix("_id"): "This cannot be changed here." for name in changed}
+        )
+    spec.full_clean()
+    with transaction.atomic():
+        _claim(actor, spec, expected_revision)
+        return audit.save_with_audit(actor, spec)
+
+
+def _change_status(
+    actor, spec: MappingSpec, expected_revision: int, *, to: str, allowed_from, **fields
+) -> MappingSpec:
+    with transaction.atomic():
+        before = audit.snapshot(MappingSpec.objects.get(pk=spec.pk))
+        _claim(actor, spec, expected_revision, statuses=allowed_from)
+        spec.status = to
+        for name, value in fields.items():
+            setattr(spec, name, value)
+        spec.save(update_fields=["status", *fields])
+        audit.record(actor, spec, AuditAction.UPDATE, before)
+    return spec
+
+
+def _compile_problems(spec: MappingSpec) -> list[str]:
+    try:
+        engine.compile_spec(spec)
+    except engine.CompileError as exc:
+        return [str(problem) for problem in exc.problems]
+    return []
+
+
+def submit_for_review(actor, spec: MappingSpec, expected_revision: int) -> MappingSpec:
+    """Draft -> in review. Refused while the spec does not compile."""
+    policy.require_change(actor, spec)
+    _require_editable(spec)
+    problems = _compile_problems(spec)
+    if problems:
+        raise ValidationError({"rules": problems})
+    return _change_status(
+        actor, spec, expected_revision, to=SpecStatus.IN_REVIEW, allowed_from=(SpecStatus.DRAFT,)
+    )
+
+
+def return_to_draft(actor, spec: MappingSpec, expected_revision: int) -> MappingSpec:
+    """In review -> draft (the reviewer wants changes)."""
+    policy.require_change(actor, spec)
+    _require_editable(spec)
+    return _change_status(
+        actor, spec, expected_revision, to=SpecStatus.DRAFT, allowed_from=(SpecStatus.IN_REVIEW,)
+    )
+
+
+def can_approve(user, spec: MappingSpec) -> bool:
+    """Leads of the interface's team and admins approve mapping specs."""
+    if not policy.can_change(user, spec):
+        return False
+    return user.is_portal_admin or user.role == Role.LEAD
+
+
+def approve_spec(actor, spec: MappingSpec, expected_revision: int) -> MappingSpec:
+    """In review -> approved, recording who approved it and when; the version is frozen."""
+    if not can_approve(actor, spec):
+        raise PermissionDenied("Only a lead of the interface's team or an admin approves mappings.")
+    _require_editable(spec)
+    problems = _compile_problems(spec)
+    if problems:
+        raise ValidationError({"rules": problems})
+    return _change_status(
+        actor,
+        spec,
+        expected_revision,
+        to=SpecStatus.APPROVED,
+        allowed_from=(SpecStatus.IN_REVIEW,),
+        approved_by=_user_or_none(actor),
+        approved_at=timezone.now(),
+    )
+
+
+def start_new_draft(actor, spec: MappingSpec) -> MappingSpec:
+    """A new draft version copied from an approved one (rows and mapping tests included)."""
+    policy.require_change(actor, spec)
+    if spec.status != SpecStatus.APPROVED:
+        raise ValidationError({"status": "A new draft starts from an approved version."})
+    with transaction.atomic():
+        # Lock the versions of this name so two people do not take the same number.
+        versions = list(
+            MappingSpec.objects.select_for_update()
+            .filter(interface_id=spec.interface_id, name=spec.name)
+            .values_list("version", "status")
+        )
+        open_versions = sorted(v for v, status in versions if status != SpecStatus.APPROVED)
+        if open_versions:
+            raise ValidationError(
+                {
+                    "status": f"Version {open_versions[-1]} of {spec.name} is still open; edit that one."
+                }
+            )
+        draft = MappingSpec(
+            interface_id=spec.interface_id,
+            name=spec.name,
+            version=max(v for v, _ in versions) + 1,
+            status=SpecStatus.DRAFT,
+            based_on=spec,
+            revision=1,
+            updated_by=_user_or_none(actor),
+            **{name: getattr(spec, name) for name in _COPIED_FIELDS},
+        )
+        draft = audit.save_with_audit(actor, draft)
+        FieldRule.objects.bulk_create(
+            FieldRule(
+                spec=draft,
+                position=rule.position,
+                target_path=rule.target_path,
+                source_paths=rule.source_paths,
+                kind=rule.kind,
+                params=rule.params,
+                required=rule.required,
+                notes=rule.notes,
+                example=rule.example,
+            )
+            for rule in spec.rules.all()
+        )
+        MappingTest.objects.bulk_create(
+            MappingTest(
+                spec=draft,
+                name=test.name,
+                source_payload=test.source_payload,
+                source_text=test.source_text,
+                expected_payload=test.expected_payload,
+                notes=test.notes,
+            )
+            for test in spec.tests.all()
+        )
+    return draft
+
+
+# --------------------------------------------------------------------------------------
+# Rows
+# --------------------------------------------------------------------------------------
+
+
+def save_rule(actor, rule: FieldRule, expected_revision: int) -> FieldRule:
+    """Adds or changes one row of a draft or in-review spec read at ``expected_revision``.
+
+    The row is checked on its own (paths, kind, params) and against the unique target
+    path; the whole mapping is checked by compiling it (engine.compile_spec).
+    """
+    spec = rule.spec
+    policy.require_change(actor, spec)
+    if rule.pk and FieldRule.objects.filter(pk=rule.pk).exclude(spec=spec).exists():
+        raise ValidationError({"spec": "A row cannot move to another spec."})
+    _require_editable(spec)
+    rule.full_clean()
+    with transaction.atomic():
+        _claim(actor, spec, expected_revision)
+        return audit.save_with_audit(actor, rule)
+
+
+def delete_rule(actor, rule: FieldRule, expected_revision: int) -> None:
+    spec = rule.spec
+    policy.require_change(actor, spec)
+    _require_editable(spec)
+    with transaction.atomic():
+        _claim(actor, spec, expected_revision)
+        audit.delete_with_audit(actor, rule)
+
+
+# --------------------------------------------------------------------------------------
+# Mapping tests
+# --------------------------------------------------------------------------------------
+
+
+def save_mapping_test(actor, test: MappingTest) -> MappingTest:
+    """Adds or changes a mapping test of a spec that is not approved yet."""
+    policy.require_change(actor, test.spec)
+    _require_editable(test.spec)
+    if test.spec.source_format == "json" and test.source_text:
+        raise ValidationError({"source_text": "A JSON source goes in source_payload."})
+    if test.spec.source_format != "json" and test.source_payload is not None:
+        raise ValidationError({"source_payload": "An XML or CSV source goes in source_text."})
+    return audit.save_with_audit(actor, test)
+
+
+def delete_mapping_test(actor, test: MappingTest) -> None:
+    policy.require_change(actor, test.spec)
+    _require_editable(test.spec)
+    audit.delete_with_audit(actor, test)
+
+
+@dataclass
+class TestOutcome:
+    """The result of one mapping test: passed when the output equals the expected payload
+    and nothing went wrong."""
+
+    __test__ = False
+
+    test: MappingTest
+    passed: bool
+    output: Any
+    problems: list[engine.Problem] = field(default_factory=list)
+    differences: list[Difference] = field(default_factory=list)
+
+
+def run_mapping_tests(spec: MappingSpec) -> list[TestOutcome]:
+    """Runs every mapping test of the spec (read-only; raises CompileError when the spec
+    does not compile)."""
+    compiled = engine.compile_spec(spec)
+    outcomes = []
+    for test in spec.tests.all():
+        if spec.source_format == "json":
+            output, problems = compiled.transform(test.source_payload)
+            result = engine.TransformResult(output, problems)
+        else:
+            result = compiled.run(test.source_text)
+        differences = structural_diff(test.expected_payload, result.output)
+        outcomes.append(
+            TestOutcome(
+                test=test,
+                passed=not differences and not result.problems,
+                output=result.output,
+                problems=result.problems,
+                differences=differences,
+            )
+        )
+    return outcomes
