@@ -14,7 +14,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 
 # One module per benchmark: bench/<name>.py, writing bench/results/<name>.json.
-BENCHMARKS = ["catalog", "contract_tests"]
+BENCHMARKS = ["catalog", "contract_tests", "mappings"]
 
 
 def main(names: list[str]) -> int:

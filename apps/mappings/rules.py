@@ -669,11 +669,19 @@ def _arithmetic(reader: _Params, context: BuildContext) -> Built:
             for value in values:
                 cls = value.__class__
                 if cls is str or cls is float or cls is int:
+                    # The common case, one number: combined here without the loop below.
                     try:
-                        numbers = (number_from_data(value),)
+                        number = number_from_data(value)
                     except ValueError as exc:
                         raise RuleFailure(str(exc))
-                elif value is MISSING or value is None:
+                    if result is None:
+                        result = number
+                    elif divide and number.is_zero():
+                        raise RuleFailure(f"division by zero ({decimal_text(result)} / 0)")
+                    else:
+                        result = operation(result, number)
+                    continue
+                if value is MISSING or value is None:
                     return MISSING
                 elif cls is list:
                     numbers = [number_of(item) for item in value if item is not None]
