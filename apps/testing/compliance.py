@@ -67,21 +67,24 @@ def _case_targets(document: dict, cases: list[TestCase]) -> dict[int, set[tuple[
 def compliance_of(interface: Interface) -> Compliance:
     spec = interface.specs.order_by("-version").first()
     result = Compliance(interface=interface.code, spec_version=spec.version if spec else None)
-    if spec is None or not spec.kind.startswith("openapi"):
-        return result
-    pairs = {
-        (op["key"], str(code)) for op in spec.operations for code in op.get("status_codes", [])
-    }
-    result.documented_responses = len(pairs)
-    cases = list(
-        TestCase.objects.filter(interface=interface, is_active=True).exclude(kind=TestKind.MANUAL)
-    )
-    targets = _case_targets(spec.document, cases)
-    covered = set().union(*targets.values()) & pairs if targets else set()
-    tested_operations = {key for key, _status in covered}
-    result.operations_without_test = sorted(
-        op["key"] for op in spec.operations if op["key"] not in tested_operations
-    )
+    pairs, targets, covered = set(), {}, set()
+    contract = spec is not None and spec.kind.startswith("openapi")
+    if contract:
+        pairs = {
+            (op["key"], str(code)) for op in spec.operations for code in op.get("status_codes", [])
+        }
+        result.documented_responses = len(pairs)
+        cases = list(
+            TestCase.objects.filter(interface=interface, is_active=True).exclude(
+                kind=TestKind.MANUAL
+            )
+        )
+        targets = _case_targets(spec.document, cases)
+        covered = set().union(*targets.values()) & pairs if targets else set()
+        tested_operations = {key for key, _status in covered}
+        result.operations_without_test = sorted(
+            op["key"] for op in spec.operations if op["key"] not in tested_operations
+        )
 
     for endpoint in interface.endpoints.select_related("environment").order_by(
         "environment__position"
@@ -95,7 +98,7 @@ def compliance_of(interface: Interface) -> Compliance:
             .first()
         )
         conforming = set()
-        if latest is not None and latest.spec_id == spec.pk:
+        if contract and latest is not None and latest.spec_id == spec.pk:
             for case_id, outcome, status, steps in latest.results.values_list(
                 "case_id", "outcome", "response__status", "steps"
             ):
@@ -110,7 +113,10 @@ def compliance_of(interface: Interface) -> Compliance:
                 latest_run_id=latest.pk if latest else None,
                 latest_run_status=latest.status if latest else None,
                 passed_against_current_spec=bool(
-                    latest and latest.spec_id == spec.pk and latest.status == JobStatus.SUCCEEDED
+                    contract
+                    and latest
+                    and latest.spec_id == spec.pk
+                    and latest.status == JobStatus.SUCCEEDED
                 ),
                 covered=len(covered),
                 conforming=len(conforming & covered),

@@ -25,8 +25,9 @@ def start_run(request, code):
     if not policy.can_change(request.user, interface):
         raise PermissionDenied("You may only run tests of your own teams' interfaces.")
     environment = get_object_or_404(Environment, pk=request.POST.get("environment") or 0)
+    tag = request.POST.get("tag", "").strip()[:50]
     try:
-        run = services.start_run(request.user, interface, environment)
+        run = services.start_run(request.user, interface, environment, tag=tag)
     except services.RunAlreadyActive as exc:
         messages.info(request, str(exc))
         run = exc.run
@@ -85,13 +86,15 @@ def run_progress(request, pk):
 def contracts(request, code):
     """An interface's contract compliance per environment, with its test cases and recent runs."""
     interface = get_object_or_404(Interface.objects.select_related("owner_team"), code=code)
+    cases = list(interface.test_cases.order_by("name"))
     return render(
         request,
         "testing/contracts.html",
         {
             "interface": interface,
             "compliance": compliance_of(interface),
-            "cases": interface.test_cases.order_by("name"),
+            "cases": cases,
+            "case_tags": sorted({tag for case in cases for tag in case.tags or []}),
             "runs": interface.test_runs.select_related("environment")[:20],
             "trends": trend.trends_for(interface),
             "trend_limit": trend.DEFAULT_LIMIT,

@@ -634,3 +634,25 @@ def test_an_environment_refuses_a_ca_bundle_that_is_not_pem(environment):
     with pytest.raises(ValidationError) as caught:
         environment.full_clean()
     assert "PEM certificates" in caught.value.message_dict["ca_bundle"][0]
+
+
+# --- a suite by tag from the contracts page ----------------------------------------------
+
+
+def test_the_contracts_page_runs_all_cases_or_one_tag(
+    app, endpoint, interface_a, environment, engineer, client, django_capture_on_commit_callbacks
+):
+    app.route("GET", "/ping", json_answer(200, {}))
+    case(interface_a, "smoke one", "ping", tags=["smoke"])
+    case(interface_a, "full one", "ping", tags=["nightly"])
+    client.force_login(engineer)
+    page = client.get(f"/interfaces/{interface_a.code}/contracts/").content.decode()
+    assert '<option value="smoke">tag smoke</option>' in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/interfaces/{interface_a.code}/test-runs/new/",
+            {"environment": environment.pk, "tag": "smoke"},
+        )
+    run = TestRun.objects.get()
+    assert response.status_code == 302 and run.tag == "smoke"
+    assert list(run.results.values_list("case_name", flat=True)) == ["smoke one"]
