@@ -43,6 +43,7 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 from typing import Any
 
+from apps.catalog.specs import json_type
 from apps.mappings.expression import to_text
 from apps.mappings.paths import WILDCARD, Path, PathError, format_path, parse_path
 from apps.mappings.schemas import SideSchema
@@ -185,7 +186,7 @@ class _Shape:
         """The leaf's types (see :class:`Field`); None when no value fits."""
         if self.types is None:
             # An enum without a type: the types of its values.
-            return tuple(sorted({_json_type(value) for value in self.enum or ()} - {"null"}))
+            return tuple(sorted({json_type(value) for value in self.enum or ()} - {"null"}))
         types = self.types - {"null"}
         if not types:
             return None if "null" not in self.types else ("null",)
@@ -203,18 +204,6 @@ def _either(branches: list[list[_Entry]], via: frozenset[int]) -> _Entry:
     passed = via.union(*(v for entries in branches for _, v in entries))
     schemas = [{"allOf": [schema for schema, _ in entries]} for entries in branches]
     return (schemas[0] if len(schemas) == 1 else {"anyOf": schemas}), passed
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return {dict: "object", list: "array"}.get(type(value), "null")
 
 
 class _SchemaReader:

@@ -1,6 +1,7 @@
 """The JSON shape of each JSON field of a test case: one rule for the browser form and the API."""
 
 from apps.catalog.specs import json_type
+from apps.testing.checks import with_article
 
 OBJECT = "object"
 ARRAY = "array"
@@ -44,27 +45,17 @@ JSON_SHAPES = {
 }
 
 
-def _with_article(type_name: str) -> str:
-    return (
-        type_name
-        if type_name == "null"
-        else f"{'an' if type_name[0] in 'aeiou' else 'a'} {type_name}"
-    )
-
-
 def shape_problem(name: str, value, label: str | None = None) -> str | None:
     """What is wrong with the shape of ``value`` for the field ``name``, or None."""
     shape, member = JSON_SHAPES[name]
     label = label or name
     if json_type(value) != shape:
-        return f"{label} must be a JSON {shape}, not {_with_article(json_type(value))}."
+        return f"{label} must be a JSON {shape}, not {with_article(json_type(value))}."
     if member is None:
         return None
     members = value.items() if shape == OBJECT else enumerate(value, start=1)
     for key, item in members:
         if json_type(item) != member:
             where = f"the value of {key!r}" if shape == OBJECT else f"item {key}"
-            return (
-                f"{label}: {where} must be a JSON {member}, not {_with_article(json_type(item))}."
-            )
+            return f"{label}: {where} must be a JSON {member}, not {with_article(json_type(item))}."
     return None

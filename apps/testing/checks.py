@@ -224,7 +224,7 @@ def _show(value: Any) -> str:
     return _cut(text)
 
 
-def _a(type_name: str) -> str:
+def with_article(type_name: str) -> str:
     return _ARTICLES.get(type_name, f"a {type_name}")
 
 
@@ -600,7 +600,9 @@ class _Compiler:
         if isinstance(node, bool):
             return {"not": {}} if node is False and self.false_as_not else node
         if not isinstance(node, dict):
-            raise ContractError(f"the schema at {where} is {_a(json_type(node))}, not an object")
+            raise ContractError(
+                f"the schema at {where} is {with_article(json_type(node))}, not an object"
+            )
         if isinstance(node.get("$ref"), str):
             siblings = set(node) - {"$ref"} - _ANNOTATIONS - _DROPPED
             siblings = {k for k in siblings if not k.startswith("x-")}
@@ -1055,14 +1057,14 @@ def _plural(count: Any, word: str) -> str:
 def _expected_types(value: Any) -> str:
     types = [value] if isinstance(value, str) else [str(t) for t in value or []]
     types = sorted(types, key=lambda t: (t == "null", t))
-    return _or_list([_a(t) for t in types]) or "another type"
+    return _or_list([with_article(t) for t in types]) or "another type"
 
 
 def _got(instance: Any) -> str:
     kind = json_type(instance)
     if kind in ("object", "array", "null"):
-        return f"got {_a(kind)}"
-    return f"got {_a(kind)} ({_show(instance)})"
+        return f"got {with_article(kind)}"
+    return f"got {with_article(kind)} ({_show(instance)})"
 
 
 def _options(values: Any) -> str:
@@ -1649,20 +1651,20 @@ def _check_value(op: str, expected: Any, actual: Any) -> str | None:
     if op == "type":
         if _is_type(actual, expected):
             return None
-        return f"{_show(actual)} is {_a(json_type(actual))}, not {_a(expected)}"
+        return f"{_show(actual)} is {with_article(json_type(actual))}, not {with_article(expected)}"
     if op == "matches":
         if isinstance(actual, int | float) and not isinstance(actual, bool):
             text = json.dumps(actual)
         elif isinstance(actual, str):
             text = actual
         else:
-            return f"{_show(actual)} is {_a(json_type(actual))}, not a string to match"
+            return f"{_show(actual)} is {with_article(json_type(actual))}, not a string to match"
         if re.search(expected, text):
             return None
         return f"{_show(actual)} does not match {_show(expected)}"
     if op == "length":
         if not isinstance(actual, str | list | tuple | dict):
-            return f"{_show(actual)} is {_a(json_type(actual))}, which has no length"
+            return f"{_show(actual)} is {with_article(json_type(actual))}, which has no length"
         if len(actual) == expected:
             return None
         return f"{_show(actual)} has length {len(actual)}, not {expected}"

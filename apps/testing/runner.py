@@ -559,6 +559,7 @@ def send_with_retries(endpoint: Endpoint, method: str, url: str, *, headers, bod
     Returns (response, attempts).
     """
     max_wait = settings.PONTIS_TEST_MAX_RETRY_AFTER
+    ca_bundle = endpoint.environment.ca_bundle_path()
     for attempt in range(1, len(BACKOFF_SECONDS) + 2):
         if endpoint.rate_limit_per_second:
             egress.rate_limiter.acquire(f"endpoint-{endpoint.pk}", endpoint.rate_limit_per_second)
@@ -570,7 +571,7 @@ def send_with_retries(endpoint: Endpoint, method: str, url: str, *, headers, bod
                 headers=headers,
                 body=body,
                 allowlist=endpoint.environment.egress_allowlist,
-                ca_bundle=endpoint.environment.ca_bundle_path(),
+                ca_bundle=ca_bundle,
                 read_timeout=endpoint.timeout_seconds,
                 total_timeout=endpoint.timeout_seconds * 2,
                 max_bytes=settings.PONTIS_TEST_MAX_RESPONSE_BYTES,
