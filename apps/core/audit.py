@@ -69,9 +69,17 @@ def diff(before: dict, after: dict, secret_fields=()) -> dict:
 
 
 def record(
-    actor, instance: models.Model, action: str, before: dict | None = None
+    actor,
+    instance: models.Model,
+    action: str,
+    before: dict | None = None,
+    *,
+    also: dict | None = None,
 ) -> AuditEntry | None:
-    """Writes one audit entry; an update that changed nothing writes none."""
+    """Writes one audit entry; an update that changed nothing writes none.
+
+    ``also`` adds changes that are not fields of the object (``{"rows": [12, 40]}``).
+    """
     secret_fields = set(getattr(instance, "AUDIT_SECRET_FIELDS", ()))
     if action == AuditAction.DELETE:
         changes = {
@@ -88,6 +96,7 @@ def record(
                 for name, pair in changes.items()
                 if pair[1] not in ("", None, [])
             }
+        changes.update(also or {})
         if action == AuditAction.UPDATE and not changes:
             return None
     return AuditEntry.objects.create(

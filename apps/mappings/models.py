@@ -176,6 +176,9 @@ class FieldRule(TimeStampedModel):
     kind = models.CharField(max_length=12, choices=RuleKind.choices, default=RuleKind.COPY)
     params = models.JSONField(default=dict, blank=True)
     required = models.BooleanField(default=False)
+    target_type = models.CharField(
+        max_length=100, blank=True, help_text='As a mapping sheet names it: "string", "date"…'
+    )
     notes = models.TextField(blank=True)
     example = models.CharField(max_length=500, blank=True)
 

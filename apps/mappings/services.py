@@ -29,7 +29,7 @@ from apps.accounts import policy
 from apps.accounts.models import Role
 from apps.core import audit
 from apps.core.models import AuditAction
-from apps.mappings import engine
+from apps.mappings import engine, sheets
 from apps.mappings.diff import Difference, structural_diff
 from apps.mappings.models import FieldRule, MappingSpec, MappingTest, SpecStatus
 
@@ -273,6 +273,7 @@ def start_new_draft(actor, spec: MappingSpec) -> MappingSpec:
                 kind=rule.kind,
                 params=rule.params,
                 required=rule.required,
+                target_type=rule.target_type,
                 notes=rule.notes,
                 example=rule.example,
             )
@@ -381,3 +382,187 @@ def run_mapping_tests(spec: MappingSpec) -> list[TestOutcome]:
             )
         )
     return outcomes
+
+
+# --------------------------------------------------------------------------------------
+# Mapping sheets
+# --------------------------------------------------------------------------------------
+
+
+def sheet_rows(spec: MappingSpec) -> list[sheets.RuleRow]:
+    """The spec's rows as mapping-sheet rows, in row order (for export)."""
+    return [
+        sheets.RuleRow(
+            target_path=rule.target_path,
+            source_paths=list(rule.source_paths),
+            kind=rule.kind,
+            params=rule.params,
+            required=rule.required,
+            target_type=rule.target_type,
+            notes=rule.notes,
+            example=rule.example,
+            row=rule.position,
+        )
+        for rule in spec.rules.all()
+    ]
+
+
+@dataclass
+class SheetImport:
+    """What an import did: the rows now in the spec, and header cells that were ignored."""
+
+    spec: MappingSpec
+    rows: int
+    replaced: int
+    ignored_columns: list[str]
+
+
+def import_sheet(
+    actor, spec: MappingSpec, data: bytes, filename: str, expected_revision: int
+) -> SheetImport:
+    """Replaces every row of a draft or in-review spec with the rows of a mapping sheet.
+
+    The sheet is read and checked whole first (sheets.read_sheet raises SheetError naming
+    each problem's row and column); then the old rows go and the new ones are saved in one
+    transaction with the revision claim, so a failure anywhere changes nothing. Row
+    numbers become the sheet's order (1, 2, 3…).
+    """
+    policy.require_change(actor, spec)
+    _require_editable(spec)
+    read = sheets.read_sheet(data, filename)
+    new_rules = [
+        FieldRule(
+            spec=spec,
+            position=number,
+            target_path=row.target_path,
+            source_paths=row.source_paths,
+            kind=row.kind,
+            params=row.params,
+            required=row.required,
+            target_type=row.target_type,
+            notes=row.notes,
+            example=row.example,
+        )
+        for number, row in enumerate(read.rows, start=1)
+    ]
+    with transaction.atomic():
+        before = audit.snapshot(MappingSpec.objects.get(pk=spec.pk))
+        _claim(actor, spec, expected_revision)
+        replaced, _ = FieldRule.objects.filter(spec=spec).delete()
+        FieldRule.objects.bulk_create(new_rules)
+        audit.record(
+            actor,
+            spec,
+            AuditAction.UPDATE,
+            before,
+            also={f"rows (imported from {filename[:100]})": [replaced, len(new_rules)]},
+        )
+    return SheetImport(
+        spec=spec,
+        rows=len(new_rules),
+        replaced=replaced,
+        ignored_columns=read.ignored_columns,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Versions
+# --------------------------------------------------------------------------------------
+
+_COMPARED_RULE_FIELDS = (
+    "source_paths",
+    "kind",
+    "params",
+    "required",
+    "target_type",
+    "notes",
+    "example",
+)
+
+
+@dataclass
+class RowChange:
+    """A row of one version next to the same target path in another. ``change``: added,
+    removed or changed; ``fields`` names what changed (position aside)."""
+
+    target_path: str
+    change: str
+    old: FieldRule | None = None
+    new: FieldRule | None = None
+    fields: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        def row(rule):
+            if rule is None:
+                return None
+            return {
+                "row": rule.position,
+                **{name: getattr(rule, name) for name in _COMPARED_RULE_FIELDS},
+            }
+
+        return {
+            "target_path": self.target_path,
+            "change": self.change,
+            "fields": self.fields,
+            "old": row(self.old),
+            "new": row(self.new),
+        }
+
+
+@dataclass
+class VersionDiff:
+    """What changed from one version of a mapping to another: spec fields and rows (rows
+    are matched by target path)."""
+
+    old: MappingSpec
+    new: MappingSpec
+    spec_fields: list[str]
+    rows: list[RowChange]
+
+    @property
+    def unchanged(self) -> bool:
+        return not self.spec_fields and not self.rows
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "old": {"id": self.old.pk, "version": self.old.version},
+            "new": {"id": self.new.pk, "version": self.new.version},
+            "spec_fields": [
+                {
+                    "field": name,
+                    "old": getattr(self.old, name),
+                    "new": getattr(self.new, name),
+                }
+                for name in self.spec_fields
+            ],
+            "rows": [change.as_dict() for change in self.rows],
+        }
+
+
+def diff_versions(old: MappingSpec, new: MappingSpec) -> VersionDiff:
+    """The differences between two specs (usually two versions of one mapping); two
+    queries for the rows, however many there are."""
+    spec_fields = [
+        name.removesuffix("_id")
+        for name in _COPIED_FIELDS
+        if getattr(old, name) != getattr(new, name)
+    ]
+    old_rows = {rule.target_path: rule for rule in old.rules.all()}
+    new_rows = {rule.target_path: rule for rule in new.rules.all()}
+    changes = []
+    for rule in new_rows.values():
+        before = old_rows.get(rule.target_path)
+        if before is None:
+            changes.append(RowChange(rule.target_path, "added", new=rule))
+            continue
+        changed = [
+            name for name in _COMPARED_RULE_FIELDS if getattr(before, name) != getattr(rule, name)
+        ]
+        if changed:
+            changes.append(RowChange(rule.target_path, "changed", before, rule, changed))
+    for path, rule in old_rows.items():
+        if path not in new_rows:
+            changes.append(RowChange(path, "removed", old=rule))
+    order = {"changed": 0, "added": 1, "removed": 2}
+    changes.sort(key=lambda c: ((c.new or c.old).position, order[c.change]))
+    return VersionDiff(old, new, spec_fields, changes)
