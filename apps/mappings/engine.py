@@ -1011,12 +1011,13 @@ def load_lookups(names: Iterable[str]) -> dict[str, dict[str, str]]:
     return tables
 
 
-def compile_spec(spec: Any) -> CompiledMapping:
-    """Compile a saved mapping spec with its rows, schemas and lookup tables.
+def compile_spec(spec: Any, rows: Iterable[Any] | None = None) -> CompiledMapping:
+    """Compile a saved mapping spec with its rows, schemas and lookup tables; ``rows``
+    stand in for the saved rows (a live preview of rows being edited).
 
     Raises CompileError listing every problem (a schema that cannot be found is one).
     """
-    rows = list(spec.rules.all())
+    rows = list(spec.rules.all() if rows is None else rows)
     names = [
         rule.params.get("table")
         for rule in rows

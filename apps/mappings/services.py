@@ -346,6 +346,29 @@ def delete_mapping_test(actor, test: MappingTest) -> None:
     audit.delete_with_audit(actor, test)
 
 
+def transform(spec: MappingSpec, source: Any, *, rows=None) -> engine.TransformResult:
+    """Transforms one source (text in the spec's source format, or a parsed JSON tree)
+    with the spec, or with ``rows`` standing in for its saved rows (a live preview).
+
+    Never raises for bad rows or data: a spec that does not compile gives no output and
+    its compile problems, each naming its row.
+    """
+    try:
+        compiled = engine.compile_spec(spec, rows)
+    except engine.CompileError as exc:
+        return engine.TransformResult(None, exc.problems)
+    return compiled.run(source)
+
+
+def rows_with(spec: MappingSpec, edited: FieldRule) -> list[FieldRule]:
+    """The spec's saved rows with one row replaced by an edited copy (or added, when new):
+    what the preview of a row form transforms with."""
+    rows = [rule for rule in spec.rules.all() if rule.pk is None or rule.pk != edited.pk]
+    rows.append(edited)
+    rows.sort(key=lambda rule: (rule.position, rule.pk or 0))
+    return rows
+
+
 @dataclass
 class TestOutcome:
     """The result of one mapping test: passed when the output equals the expected payload

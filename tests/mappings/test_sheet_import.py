@@ -143,3 +143,35 @@ def test_the_diff_of_two_versions_lists_rows_added_removed_and_changed(
     assert data["rows"][0]["old"]["kind"] == "upper" and data["rows"][0]["new"]["kind"] == "lower"
     assert data["spec_fields"] == [{"field": "description", "old": "", "new": "v2"}]
     assert services.diff_versions(draft, draft).unchanged
+
+
+def test_transform_reports_problems_by_row_instead_of_raising(spec_a, engineer):
+    add_rule(engineer, spec_a, 1, "id", ["id"])
+    add_rule(engineer, spec_a, 2, "total", ["amount"], "arithmetic", {"op": "/", "operand": 0})
+    result = services.transform(fresh(spec_a), {"id": "A1", "amount": 5})
+    assert result.output == {"id": "A1"}
+    assert [str(p) for p in result.problems] == ["row 2, total: division by zero (5 / 0)"]
+
+    add_rule(engineer, spec_a, 3, "country", ["c"], "lookup", {"table": "nowhere"})
+    result = services.transform(fresh(spec_a), {"id": "A1", "amount": 5})
+    assert result.output is None
+    assert [(p.row, p.kind) for p in result.problems] == [(3, "compile")]
+    assert "nowhere" in result.problems[0].message
+
+
+def test_a_preview_transforms_with_the_row_being_edited(spec_a, engineer):
+    add_rule(engineer, spec_a, 1, "id", ["id"])
+    add_rule(engineer, spec_a, 2, "name", ["name"])
+    spec = fresh(spec_a)
+    edited = spec.rules.get(target_path="name")
+    edited.kind = "upper"
+    result = services.transform(
+        spec, '{"id": "A1", "name": "ada"}', rows=services.rows_with(spec, edited)
+    )
+    assert (result.output, result.problems) == ({"id": "A1", "name": "ADA"}, [])
+    new_row = FieldRule(spec=spec, position=3, target_path="copy_of_id", source_paths=["id"])
+    result = services.transform(
+        spec, {"id": "A1", "name": "x"}, rows=services.rows_with(spec, new_row)
+    )
+    assert result.output == {"id": "A1", "name": "x", "copy_of_id": "A1"}
+    assert FieldRule.objects.filter(spec=spec).count() == 2
