@@ -31,7 +31,14 @@ from apps.core import audit
 from apps.core.models import AuditAction
 from apps.mappings import engine, sheets
 from apps.mappings.diff import Difference, structural_diff
-from apps.mappings.models import FieldRule, MappingSpec, MappingTest, SpecStatus
+from apps.mappings.models import (
+    FieldRule,
+    LookupEntry,
+    LookupTable,
+    MappingSpec,
+    MappingTest,
+    SpecStatus,
+)
 
 # Fields a save may not change: the identity of a version and its review record.
 _FIXED_FIELDS = (
@@ -163,6 +170,17 @@ def save_spec(actor, spec: MappingSpec, expected_revision: int) -> MappingSpec:
     with transaction.atomic():
         _claim(actor, spec, expected_revision)
         return audit.save_with_audit(actor, spec)
+
+
+def delete_spec(actor, spec: MappingSpec) -> None:
+    """Deletes a version that was never approved (rows and mapping tests go with it).
+    Approved versions are the record of what was agreed and stay."""
+    policy.require_change(actor, spec)
+    if spec.status == SpecStatus.APPROVED:
+        raise ValidationError(
+            {"status": f"{spec} is approved; approved versions are kept as the record."}
+        )
+    audit.delete_with_audit(actor, spec)
 
 
 def _change_status(
@@ -589,3 +607,47 @@ def diff_versions(old: MappingSpec, new: MappingSpec) -> VersionDiff:
     order = {"changed": 0, "added": 1, "removed": 2}
     changes.sort(key=lambda c: ((c.new or c.old).position, order[c.change]))
     return VersionDiff(old, new, spec_fields, changes)
+
+
+# --------------------------------------------------------------------------------------
+# Lookup tables
+# --------------------------------------------------------------------------------------
+
+
+def save_lookup_table(actor, table: LookupTable) -> LookupTable:
+    """Adds or changes a lookup table. Team tables are changed by the team's writers;
+    estate-wide tables (no owner team) by admins."""
+    if table.pk is None:
+        if not policy.can_create_for_team(actor, table.owner_team_id):
+            raise PermissionDenied("You may not add lookup tables for this team.")
+    else:
+        policy.require_change(actor, LookupTable.objects.get(pk=table.pk))
+        policy.require_change(actor, table)
+    return audit.save_with_audit(actor, table)
+
+
+def rules_using_table(table: LookupTable):
+    """Rows of any spec that look values up in the table (by its name)."""
+    return FieldRule.objects.filter(kind="lookup", params__table=table.name).select_related(
+        "spec__interface"
+    )
+
+
+def delete_lookup_table(actor, table: LookupTable) -> None:
+    """Deletes a table no mapping row reads; otherwise says which specs read it."""
+    policy.require_change(actor, table)
+    users = sorted({str(rule.spec) for rule in rules_using_table(table)})
+    if users:
+        shown = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
+        raise ValidationError(f"{table} is read by {shown}; change those rows first.")
+    audit.delete_with_audit(actor, table)
+
+
+def save_lookup_entry(actor, entry: LookupEntry) -> LookupEntry:
+    policy.require_change(actor, entry.table)
+    return audit.save_with_audit(actor, entry)
+
+
+def delete_lookup_entry(actor, entry: LookupEntry) -> None:
+    policy.require_change(actor, entry.table)
+    audit.delete_with_audit(actor, entry)
