@@ -290,7 +290,7 @@ def read_sheet(data: bytes, filename: str) -> SheetRows:
         )
     if _file_kind(filename, data) == "csv":
         return _read_rule_rows(_csv_rows(data), fixed_width=True)
-    return _read_rule_rows(_xlsx_rows(data), fixed_width=False)
+    return _read_rule_rows(xlsx_rows(data), fixed_width=False)
 
 
 def _file_kind(filename: str, data: bytes) -> str:
@@ -626,8 +626,11 @@ def _delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
-    _check_zip(data)
+def xlsx_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
+    """(row number from 1, cell texts) of the first worksheet of an XLSX workbook, read
+    lazily after :func:`check_xlsx_zip`; formulas are not evaluated (see the module doc).
+    Raises SheetError naming the row. Lookup-table imports read workbooks with it too."""
+    check_xlsx_zip(data)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
     except Exception:  # openpyxl raises many kinds of error on a damaged workbook
@@ -641,7 +644,7 @@ def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
         sheet.reset_dimensions()
         for values in sheet.iter_rows(min_row=1, values_only=True):
             number += 1
-            yield number, [_cell_text(value) for value in values]
+            yield number, [cell_text(value) for value in values]
     except SheetError:
         raise
     except Exception:  # a damaged worksheet part
@@ -650,7 +653,7 @@ def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
         workbook.close()
 
 
-def _check_zip(data: bytes) -> None:
+def check_xlsx_zip(data: bytes) -> None:
     """Refuses a workbook whose zip directory promises a zip bomb, encryption or macros,
     before anything is inflated."""
     try:
@@ -709,7 +712,8 @@ def _size(count: int) -> str:
     return f"{count / 1024:,.0f} KB"
 
 
-def _cell_text(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """The text of a cell value as openpyxl reads it (whole floats without ".0", dates ISO)."""
     if value is None:
         return ""
     if isinstance(value, str):
