@@ -209,7 +209,7 @@ class CoverageReport:
 # --------------------------------------------------------------------------------------
 
 
-class _NodeReader(suggest._SchemaReader):
+class _NodeReader(suggest.SchemaReader):
     """suggest's schema walk (the same fields, the same bounds), also keeping every node it
     passes — objects and arrays too — with whether its parent requires it."""
 

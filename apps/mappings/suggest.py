@@ -206,7 +206,7 @@ def _either(branches: list[list[_Entry]], via: frozenset[int]) -> _Entry:
     return (schemas[0] if len(schemas) == 1 else {"anyOf": schemas}), passed
 
 
-class _SchemaReader:
+class SchemaReader:
     """Walks one schema document once, depth-first in document order, within the bounds."""
 
     def __init__(self, document: Any):
@@ -329,7 +329,7 @@ def schema_fields(schema: dict | SideSchema) -> list[Field]:
     object. Bounded as the module doc says; never raises on a hostile schema.
     """
     document, root = _document_and_root(schema)
-    reader = _SchemaReader(document)
+    reader = SchemaReader(document)
     reader.walk([(root, _NOTHING)], (), False, frozenset({id(root), id(document)}))
     return reader.fields
 
