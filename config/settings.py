@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "apps.catalog",
     "apps.testing",
     "apps.mappings",
+    "apps.reconciliation",
     "apps.demo_partner",
 ]
 
@@ -265,6 +266,10 @@ SPECTACULAR_SETTINGS = {
         "CriticalityEnum": "apps.catalog.models.Criticality",
         "OutcomeEnum": "apps.testing.models.Outcome",
         "ManualOutcomeEnum": "apps.testing.manual.ManualOutcome",
+        "SpecStatusEnum": "apps.mappings.models.SpecStatus",
+        "PayloadFormatEnum": "apps.mappings.models.PayloadFormat",
+        "SchemaPartEnum": "apps.mappings.models.SchemaPart",
+        "RuleKindEnum": "apps.mappings.models.RuleKind",
     },
 }
 
