@@ -217,6 +217,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "apps.core.tasks.reap_stale_jobs", "schedule": 30.0},
     "run-due-test-schedules": {"task": "apps.testing.tasks.run_due_schedules", "schedule": 60.0},
+    "run-due-reconciliations": {
+        "task": "apps.reconciliation.tasks.run_due_reconciliations",
+        "schedule": 60.0,
+    },
 }
 
 REST_FRAMEWORK = {

@@ -212,6 +212,13 @@ class ReconciliationRun(JobRun):
     met_target = models.BooleanField(null=True)
     samples = models.JSONField(default=dict, blank=True)
     report_file = models.CharField(max_length=300, blank=True)
+    defect = models.ForeignKey(
+        "testing.Defect",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reconciliation_runs",
+    )
     peak_memory_bytes = models.BigIntegerField(null=True, blank=True)
 
     objects = ReconciliationRunQuerySet.as_manager()

@@ -13,4 +13,12 @@ def run_reconciliation(run_id: int) -> str:
     return jobs.execute(ReconciliationRun, run_id, run_job)
 
 
+@shared_task(name="apps.reconciliation.tasks.run_due_reconciliations")
+def run_due_reconciliations() -> str:
+    """Beat, every minute: starts the runs of scheduled jobs that are due."""
+    from apps.reconciliation import services
+
+    return f"started {services.run_due_jobs()} scheduled reconciliation(s)"
+
+
 jobs.register(ReconciliationRun, lambda run_id: run_reconciliation.delay(run_id))

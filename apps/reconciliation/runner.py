@@ -1,0 +1,232 @@
+"""Running a reconciliation job: the work of a ReconciliationRun.
+
+Both sides are read from the start on every attempt, so a run picked up again after its
+worker died gives the same result as a first run. The counts, a bounded sample of each
+kind of difference and the path of the full difference report (CSV) are written on the
+run row when the comparison ends; a run below its job's accuracy target fails, with its
+figures kept.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+
+from apps.core import jobs
+from apps.reconciliation import compare
+from apps.reconciliation.models import (
+    ReconciliationJob,
+    ReconciliationRun,
+    SourceKind,
+    Strategy,
+    Window,
+)
+
+BATCH_ROWS = 10_000
+HEARTBEAT_SECONDS = 2.0
+
+
+def report_dir() -> Path:
+    path = Path(settings.VAR_DIR) / "reconciliation" / "reports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def column_mapping(job: ReconciliationJob) -> dict[str, str]:
+    """Source column -> target column: the job's own mapping, over the copy rows of its
+    mapping spec (a row that copies a plain source field into a plain target field)."""
+    mapping: dict[str, str] = {}
+    if job.mapping_spec_id:
+        for rule in job.mapping_spec.rules.all():
+            sources = rule.source_paths
+            if (
+                rule.kind == "copy"
+                and len(sources) == 1
+                and _plain(sources[0])
+                and _plain(rule.target_path)
+            ):
+                mapping[sources[0]] = rule.target_path
+    mapping.update(job.column_mapping or {})
+    return mapping
+
+
+def _plain(path: str) -> bool:
+    return isinstance(path, str) and "[" not in path and path != ""
+
+
+def plan_for(job: ReconciliationJob) -> compare.Plan:
+    """The comparison the job asks for; ComparisonError names what is wrong."""
+    if not isinstance(job.key_columns, list) or not isinstance(job.compare_columns, list):
+        raise compare.ComparisonError("Key and compared columns must be lists of names.")
+    if not isinstance(job.column_mapping, dict) or not isinstance(job.normalisation, dict):
+        raise compare.ComparisonError("The column mapping and normalisation must be objects.")
+    return compare.Plan.build(
+        job.key_columns, job.compare_columns, column_mapping(job), job.normalisation
+    )
+
+
+def window_bounds(window: str, now: datetime) -> tuple[datetime, datetime] | None:
+    """[start, end) of a window at ``now`` (UTC days for "yesterday")."""
+    if window == Window.YESTERDAY:
+        today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return today - timedelta(days=1), today
+    if window == Window.LAST_24_HOURS:
+        return now - timedelta(hours=24), now
+    if window == Window.LAST_7_DAYS:
+        return now - timedelta(days=7), now
+    return None
+
+
+def same_database(job: ReconciliationJob) -> bool:
+    """Both sides are SQL datasets of one PostgreSQL database (same DSN)."""
+    return (
+        job.source.kind == SourceKind.POSTGRESQL
+        and job.target.kind == SourceKind.POSTGRESQL
+        and job.source.dsn.strip() == job.target.dsn.strip()
+        and job.source.get_credentials() == job.target.get_credentials()
+    )
+
+
+def choose_strategy(job: ReconciliationJob) -> str:
+    if job.strategy == Strategy.IN_DATABASE:
+        if not same_database(job):
+            raise compare.ComparisonError(
+                "The in-database strategy needs both sides in one PostgreSQL database."
+            )
+        return Strategy.IN_DATABASE
+    if job.strategy == Strategy.AUTO and same_database(job):
+        return Strategy.IN_DATABASE
+    return Strategy.STREAMED
+
+
+class _Progress:
+    """Heartbeats at most every HEARTBEAT_SECONDS with the rows read so far."""
+
+    def __init__(self, run: ReconciliationRun):
+        self.run = run
+        self.last = 0.0
+
+    def __call__(self, note: str, rows: int, *, force: bool = False, **counters) -> None:
+        now = time.monotonic()
+        if force or now - self.last >= HEARTBEAT_SECONDS:
+            self.last = now
+            jobs.heartbeat(self.run, note=note, done=min(rows, 2**31 - 1), **counters)
+
+
+def run_job(run: ReconciliationRun) -> str | None:
+    """Work of a ReconciliationRun. Returns an error text (the run fails) or None."""
+    from apps.reconciliation import readers
+
+    job = (
+        ReconciliationJob.objects.select_related("source", "target", "mapping_spec")
+        .prefetch_related("mapping_spec__rules")
+        .get(pk=run.job_id)
+    )
+    try:
+        plan = plan_for(job)
+        strategy = choose_strategy(job)
+    except compare.ComparisonError as exc:
+        return str(exc)
+    bounds = window_bounds(job.window, timezone.now())
+    ReconciliationRun.objects.filter(pk=run.pk).update(
+        strategy=strategy,
+        accuracy_target=job.accuracy_target,
+        window_start=bounds[0] if bounds else None,
+        window_end=bounds[1] if bounds else None,
+    )
+    progress = _Progress(run)
+    final_path = report_dir() / f"run-{run.pk}.csv"
+    partial_path = final_path.with_suffix(".csv.partial")
+    try:
+        with open(partial_path, "w", newline="", encoding="utf-8") as report:
+            if strategy == Strategy.IN_DATABASE:
+                progress("Comparing in the database", 0, force=True)
+                outcome = _compare_in_database(job, plan, bounds, report)
+            else:
+                outcome = _compare_streamed(job, plan, bounds, report, progress)
+    except (compare.ComparisonError, readers.ReadError) as exc:
+        partial_path.unlink(missing_ok=True)
+        return str(exc)
+    except BaseException:
+        partial_path.unlink(missing_ok=True)
+        raise
+    os.replace(partial_path, final_path)
+    accuracy = outcome.accuracy
+    met = accuracy >= job.accuracy_target
+    ReconciliationRun.objects.filter(pk=run.pk).update(
+        **outcome.counts(),
+        column_mismatches=outcome.column_mismatches,
+        samples=outcome.samples,
+        accuracy=accuracy,
+        met_target=met,
+        report_file=str(final_path.relative_to(settings.VAR_DIR)),
+        progress_note="Compared",
+    )
+    if not met:
+        return f"Accuracy {accuracy}% is below the target of {job.accuracy_target}%."
+    return None
+
+
+def _side_window(job, side: str, bounds):
+    from apps.reconciliation import readers
+
+    if bounds is None:
+        return None
+    column = job.window_source_column if side == "source" else job.window_target_column
+    if not column:
+        raise compare.ComparisonError(f"The window needs a {side} timestamp column.")
+    return readers.Window(column=column, start=bounds[0], end=bounds[1])
+
+
+def _compare_streamed(job, plan, bounds, report, progress) -> compare.Outcome:
+    from apps.reconciliation import readers
+
+    comparison = compare.StreamedComparison(plan)
+    read = 0
+    for side in compare.SIDES:
+        source = job.source if side == "source" else job.target
+        dataset = job.source_dataset if side == "source" else job.target_dataset
+        options = job.source_options if side == "source" else job.target_options
+        with readers.open_dataset(
+            source,
+            dataset,
+            options or {},
+            plan.side_columns(side),
+            window=_side_window(job, side, bounds),
+        ) as rows:
+            for batch in rows.batches(BATCH_ROWS):
+                read += comparison.add(side, batch)
+                progress(
+                    f"Reading the {side}: {read:,} rows",
+                    read,
+                    source_rows=comparison.outcome.source_rows,
+                    target_rows=comparison.outcome.target_rows,
+                )
+    progress(f"Comparing {read:,} rows", read, force=True)
+    return comparison.finish(report)
+
+
+def _compare_in_database(job, plan, bounds, report) -> compare.Outcome:
+    from apps.reconciliation import in_database, readers
+
+    source_sql = readers.select_sql(
+        job.source,
+        job.source_dataset,
+        plan.side_columns("source"),
+        window=_side_window(job, "source", bounds),
+    )
+    target_sql = readers.select_sql(
+        job.target,
+        job.target_dataset,
+        plan.side_columns("target"),
+        window=_side_window(job, "target", bounds),
+    )
+    with readers.read_only_connection(job.source) as connection:
+        return in_database.compare_in_database(
+            connection, plan, source_sql, target_sql, report=report
+        )
