@@ -11,6 +11,13 @@ from apps.catalog.api import (
     SystemViewSet,
     TagViewSet,
 )
+from apps.mappings.api import (
+    FieldRuleViewSet,
+    LookupEntryViewSet,
+    LookupTableViewSet,
+    MappingSpecViewSet,
+    MappingTestViewSet,
+)
 from apps.testing.api import ComplianceView, DefectViewSet, TestCaseViewSet, TestRunViewSet  # noqa: E402
 from apps.testing.baseline_api import KnownFindingViewSet
 from apps.testing.manual_api import EvidenceFileView, ManualResultView
@@ -35,6 +42,10 @@ router.register("test-runs", TestRunViewSet, basename="test-run")
 router.register("defects", DefectViewSet, basename="defect")
 router.register("known-findings", KnownFindingViewSet, basename="known-finding")
 router.register("test-schedules", TestScheduleViewSet, basename="test-schedule")
+router.register("mapping-specs", MappingSpecViewSet, basename="mapping-spec")
+router.register("mapping-rules", FieldRuleViewSet, basename="mapping-rule")
+router.register("mapping-tests", MappingTestViewSet, basename="mapping-test")
+router.register("lookup-tables", LookupTableViewSet, basename="lookup-table")
 
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
@@ -48,5 +59,17 @@ urlpatterns = [
     path("interfaces/<str:code>/pass-rate/", PassRateView.as_view(), name="pass-rate"),
     path("test-cases/<int:id>/manual-results/", ManualResultView.as_view(), name="manual-results"),
     path("evidence-files/<int:id>/", EvidenceFileView.as_view(), name="evidence-file"),
+    path(
+        "lookup-tables/<int:table_id>/entries/",
+        LookupEntryViewSet.as_view({"get": "list", "post": "create"}),
+        name="lookup-entry-list",
+    ),
+    path(
+        "lookup-tables/<int:table_id>/entries/<int:entry_id>/",
+        LookupEntryViewSet.as_view(
+            {"get": "retrieve", "put": "update", "patch": "partial_update", "delete": "destroy"}
+        ),
+        name="lookup-entry-detail",
+    ),
     *router.urls,
 ]

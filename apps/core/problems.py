@@ -21,7 +21,7 @@ def _flatten(detail, prefix: str = "") -> list[dict]:
     errors = []
     if isinstance(detail, dict):
         for key, value in detail.items():
-            field = key if key != "non_field_errors" else ""
+            field = str(key) if key != "non_field_errors" else ""
             path = f"{prefix}.{field}" if prefix and field else (field or prefix)
             errors.extend(_flatten(value, path))
     elif isinstance(detail, list):

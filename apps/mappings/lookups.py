@@ -25,6 +25,7 @@ from django.utils import timezone
 from apps.accounts import policy
 from apps.core.models import AuditAction, AuditEntry
 from apps.core.request_context import current_request_id
+from apps.mappings import sheets
 from apps.mappings.converters import ConversionError, decode_text
 from apps.mappings.models import LookupEntry, LookupTable
 from apps.mappings.sheets import SheetError, xlsx_rows
@@ -133,7 +134,8 @@ def _read_pairs(rows: Iterable[tuple[int, list[str]]], label: str) -> list[tuple
                     f"{label} {line}: {len(cells)} cells; the key and value columns are missing."
                 )
                 continue
-            key, value = cells[key_at].strip(), cells[value_at]
+            key = sheets.unescape_cell(cells[key_at].strip())
+            value = sheets.unescape_cell(cells[value_at])
             if not key:
                 errors.append(f"{label} {line}: the key is empty.")
             elif len(key) > key_length:

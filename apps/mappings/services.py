@@ -571,13 +571,20 @@ class VersionDiff:
             "spec_fields": [
                 {
                     "field": name,
-                    "old": getattr(self.old, name),
-                    "new": getattr(self.new, name),
+                    "old": _field_value(self.old, name),
+                    "new": _field_value(self.new, name),
                 }
                 for name in self.spec_fields
             ],
             "rows": [change.as_dict() for change in self.rows],
         }
+
+
+def _field_value(spec: MappingSpec, name: str) -> Any:
+    """A spec field as JSON holds it (a registered API spec by its id)."""
+    if name in ("source_spec", "target_spec"):
+        return getattr(spec, f"{name}_id")
+    return getattr(spec, name)
 
 
 def diff_versions(old: MappingSpec, new: MappingSpec) -> VersionDiff:
@@ -651,3 +658,63 @@ def save_lookup_entry(actor, entry: LookupEntry) -> LookupEntry:
 def delete_lookup_entry(actor, entry: LookupEntry) -> None:
     policy.require_change(actor, entry.table)
     audit.delete_with_audit(actor, entry)
+
+
+# --------------------------------------------------------------------------------------
+# Suggestions
+# --------------------------------------------------------------------------------------
+
+
+def accept_suggestions(actor, spec: MappingSpec, pairs, expected_revision: int) -> list[FieldRule]:
+    """Adds one row per accepted suggestion (apps.mappings.suggest) to a draft or in-review
+    spec read at ``expected_revision``, all or none, with one revision claim.
+
+    ``pairs``: mappings (or objects) with ``target_path`` and ``source_path``, and optionally
+    ``rule_kind`` (or ``kind``, default copy), ``rule_params`` (or ``params``) and
+    ``target_type``. The new rows follow the last row, in the order given. Each row is checked
+    as save_rule checks it; ValidationError names the target path of every bad one (a target
+    path the spec already maps, or given twice, is one).
+    """
+
+    def value(pair, *names, default=None):
+        for name in names:
+            found = pair.get(name) if isinstance(pair, dict) else getattr(pair, name, None)
+            if found is not None:
+                return found
+        return default
+
+    policy.require_change(actor, spec)
+    _require_editable(spec)
+    pairs = list(pairs)
+    if not pairs:
+        raise ValidationError({"pairs": "Choose at least one suggestion."})
+    existing = set(spec.rules.values_list("target_path", flat=True))
+    last = spec.rules.aggregate(last=Max("position"))["last"] or 0
+    rules, errors, seen = [], [], set()
+    for offset, pair in enumerate(pairs, start=1):
+        target = value(pair, "target_path", default="")
+        rule = FieldRule(
+            spec=spec,
+            position=last + offset,
+            target_path=target,
+            source_paths=[value(pair, "source_path", default="")],
+            kind=value(pair, "rule_kind", "kind", default="copy"),
+            params=value(pair, "rule_params", "params", default={}),
+            target_type=value(pair, "target_type", default="")[:100],
+        )
+        if target in existing or target in seen:
+            errors.append(f"{target}: the spec already has a row for this target field.")
+        seen.add(target)
+        try:
+            rule.full_clean(exclude=["spec"], validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            for messages in exc.message_dict.values():
+                errors.extend(f"{target}: {message}" for message in messages)
+        rules.append(rule)
+    if errors:
+        raise ValidationError({"pairs": errors})
+    with transaction.atomic():
+        _claim(actor, spec, expected_revision)
+        for rule in rules:
+            audit.save_with_audit(actor, rule)
+    return rules

@@ -397,9 +397,13 @@ def _read_header(number: int, cells: list[str]) -> tuple[dict[str, int], list[st
 
 def _clean_cell(text: str) -> str:
     """A cell as a rule row holds it: stripped, the export's formula escape removed."""
-    text = text.strip()
+    return unescape_cell(text.strip())
+
+
+def unescape_cell(text: str) -> str:
+    """Removes the ``'`` an export puts before a formula character (or before a ``'``)."""
     if len(text) > 1 and text[0] == "'" and text[1] in _ESCAPED_AFTER_QUOTE:
-        text = text[1:]
+        return text[1:]
     return text
 
 

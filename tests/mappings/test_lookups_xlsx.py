@@ -228,3 +228,12 @@ def test_viewers_and_other_teams_cannot_import_a_workbook(countries, viewer, eng
         with pytest.raises(PermissionDenied):
             import_lookup_file(countries, data, "t.xlsx", actor=user)
     assert entries(countries) == {"XX": "old"}
+
+
+def test_an_exported_table_imports_back_with_formula_like_values(team_a):
+    from apps.core.csv_export import safe_cell
+    from apps.mappings.lookups import parse_lookup_csv
+
+    rows = [("=cmd", "+1"), ("'quoted", "@SUM(A1)"), ("plain", "-2")]
+    text = "key,value\n" + "".join(f"{safe_cell(k)},{safe_cell(v)}\n" for k, v in rows)
+    assert parse_lookup_csv(text.encode()) == rows
