@@ -28,7 +28,10 @@ record. Rows are grouped by the arrays they walk, so each source array is read o
 payload. The common row (one source name in, one target name out, in the same object as
 its neighbours) runs in batches without a call per row beyond the rule's own function, and
 inside arrays row by row over all elements ("column-wise"), so a row's settings are read
-once per array, not once per element.
+once per array, not once per element. Inside arrays the loop is chosen per row when
+compiling, and a rule's shortcut for its common value (a builtin such as ``str.upper`` or
+a code map's ``dict`` lookup, or one of the few inline tests of rules.Built.inline) runs
+without a Python call per element; the rule's function takes the values it does not cover.
 """
 
 from __future__ import annotations
@@ -159,8 +162,10 @@ class _Step:
 
     def __init__(self, produce, put_path, required, row, target, source, simple=None):
         self.produce = produce
-        # (source path, function or None for a copy) of a row that reads one value of the
-        # record by names and writes it by names: run in a batch (see _Scope.freeze).
+        # (source path, function or None for a copy, fast type, fast function, inline
+        # shortcut) of a row that reads one value of the record by names and writes it by
+        # names: run in a batch (see _Scope.freeze; the shortcuts are the rule's, see
+        # rules.Built).
         by_names = bool(put_path) and all(isinstance(step, str) for step in put_path)
         self.simple = simple if by_names else None
         self.target_path = put_path
@@ -192,8 +197,12 @@ class _Scope:
 
     ``plan`` is what runs, a list of ``(kind, item)``: ``(_ROWS, (opener, rows))`` for a
     batch of simple rows, ``(_STEP, step)`` for any other row, ``(_BLOCK, block)`` for an
-    array. A simple row is ``(reads, target name, function or None for a copy, step)``,
-    where ``reads`` is a name, a list of names or a getter.
+    array. A simple row is ``(reads, target name, function or None for a copy, step,
+    fast type, fast function, column runner)``, where ``reads`` is a name, a list of names
+    or a getter, and the column runner is the loop that runs the row over all elements of
+    an array (chosen for the row's shape when compiling, see _run_columns). A row with an
+    inline shortcut (rules.Built.inline) has its runner do it, and the shortcut's value in
+    place of the fast function (the fast type None).
     """
 
     __slots__ = ("actions", "blocks", "plan")
@@ -220,19 +229,33 @@ class _Scope:
                 self.plan.append((_STEP, action))
                 last = None
                 continue
-            source, function = action.simple
+            source, function, fast_type, fast, inline = action.simple
             *parent, key = action.target_path
             if source.__class__ is list:  # the names a row with several sources reads
                 reads = source
+                column = _column_many
             elif len(source) == 1:  # one name
                 reads = source[0]
+                if function is None:
+                    column = _column_copy
+                elif inline is not None:
+                    column = _INLINE_COLUMNS[inline[0]]
+                elif fast is not None:
+                    column = _column_fast
+                else:
+                    column = _column_call
             else:  # a longer path: a getter
                 reads = make_getter(source)
+                column = _column_path
+            if fast is None:
+                fast_type = None
+            if inline is not None:  # the runner does the shortcut; its value takes the slot
+                fast_type, fast = None, inline[1]
             if parent != last:
                 opener = make_object_opener(tuple(parent)) if parent else None
                 self.plan.append((_ROWS, (opener, [])))
                 last = parent
-            self.plan[-1][1][1].append((reads, key, function, action))
+            self.plan[-1][1][1].append((reads, key, function, action, fast_type, fast, column))
 
 
 # Plan entries: a general row, an array, or a batch of simple rows.
@@ -268,6 +291,10 @@ def _producer(built: rule_kinds.Built, sources: list[tuple[Path, bool]]):
         if relative:
             return lambda record, root: function(get(record))
         return lambda record, root: function(get(root))
+    if len(sources) == 2 and sources[0][1] and sources[1][1]:
+        # The common case, two paths read from the record, without a comprehension's frame.
+        first, second = (make_getter(steps) for steps, _ in sources)
+        return lambda record, root: function([first(record), second(record)])
     bound = [_bind(make_getter(steps), relative) for steps, relative in sources]
     return lambda record, root: function([get(record, root) for get in bound])
 
@@ -291,14 +318,6 @@ def _no_value(key: str, default: Any) -> Any:
     return default
 
 
-def _open(opener, target: Any, step: _Step, problems: list, indexes: tuple) -> Any:
-    try:
-        return opener(target)
-    except WriteConflict as exc:
-        _report(problems, step, indexes, f"cannot write here: {exc}")
-        return None
-
-
 def _run_scope(
     scope: _Scope, record: Any, root: Any, target: Any, problems: list, indexes: tuple
 ) -> None:
@@ -317,12 +336,15 @@ def _run_rows(item: tuple, record: Any, target: Any, problems: list, indexes: tu
     opener, rows = item
     parent = target if opener is None else None  # opened on the first write
     get = record.get if record.__class__ is dict else _no_value
-    for reads, target_key, function, step in rows:
+    for reads, target_key, function, step, fast_type, fast, _ in rows:
         try:
             if reads.__class__ is str:
                 value = get(reads, MISSING)
                 if function is not None:
-                    value = function(value)
+                    if value.__class__ is fast_type and (found := fast(value)) is not MISSING:
+                        value = found
+                    else:
+                        value = function(value)
             elif reads.__class__ is list:
                 value = function([get(name, MISSING) for name in reads])
             else:
@@ -337,75 +359,179 @@ def _run_rows(item: tuple, record: Any, target: Any, problems: list, indexes: tu
                 _report(problems, step, indexes, _missing_message(step, indexes))
             continue
         if parent is None:
-            parent = _open(opener, target, step, problems, indexes)
-            if parent is None:
+            try:
+                parent = opener(target)
+            except WriteConflict as exc:
+                _report(problems, step, indexes, f"cannot write here: {exc}")
                 return
         parent[target_key] = value
 
 
-def _run_columns(scope: _Scope, pairs: list, root: Any, problems: list, indexes: tuple) -> None:
+def _run_columns(
+    scope: _Scope,
+    elements: list,
+    children: list,
+    positions: list | None,
+    root: Any,
+    problems: list,
+    indexes: tuple,
+) -> None:
     """Run a block's plan over all its elements row by row ("column-wise"): each row's
     settings are unpacked once per array instead of once per element, and the common rows
-    (one name in, one name out) run in loops of a few bytecodes per element."""
-    gets = [element.get if element.__class__ is dict else _no_value for _, element, _ in pairs]
-    children = [child for _, _, child in pairs]
+    (one name in, one name out) run in loops of a few bytecodes per element, each in the
+    runner chosen for its shape when compiling. ``children`` are the target objects of the
+    ``elements``; ``positions`` their indexes in the array (None: 0, 1, 2, ...)."""
+    gets = [element.get if element.__class__ is dict else _no_value for element in elements]
     for variant, item in scope.plan:
-        if variant == _STEP:
-            for index, element, child in pairs:
+        if variant == _ROWS and item[0] is None:
+            for row in item[1]:
+                row[6](row, elements, gets, children, positions, problems, indexes)
+            continue
+        where = range(len(children)) if positions is None else positions
+        for index, element, child in zip(where, elements, children, strict=False):
+            if variant == _STEP:
                 _run_step(item, element, root, child, problems, (*indexes, index))
-            continue
-        if variant == _BLOCK:
-            for index, element, child in pairs:
+            elif variant == _BLOCK:
                 _run_block(item, element, root, child, problems, (*indexes, index))
-            continue
-        opener, rows = item
-        if opener is not None:  # rows writing inside an object of the element
-            for index, element, child in pairs:
+            else:  # rows writing inside an object of the element
                 _run_rows(item, element, child, problems, (*indexes, index))
+
+
+# Column runners: one row over all elements of an array. ``row`` is the plan's tuple
+# (reads, key, function, step, fast type, fast function, runner); see _Scope.
+
+
+def _column_copy(row, elements, gets, children, positions, problems, indexes) -> None:
+    """A copy of one name."""
+    reads, key, _, step, _, _, _ = row
+    for get, child in zip(gets, children, strict=False):
+        value = get(reads, MISSING)
+        if value is MISSING:
+            if step.required:
+                _report_missing(problems, step, _where(indexes, child, children, positions))
             continue
-        for row in rows:
-            reads, key, function, step = row
-            if reads.__class__ is list:
-                for get, child in zip(gets, children, strict=False):
-                    try:
-                        value = function([get(name, MISSING) for name in reads])
-                    except RuleFailure as exc:
-                        _report(problems, step, (*indexes, _index_of(child, pairs)), str(exc))
-                        continue
-                    if value is MISSING:
-                        if step.required:
-                            _report_missing(problems, step, (*indexes, _index_of(child, pairs)))
-                        continue
-                    child[key] = value
-            elif reads.__class__ is not str:
-                single = (None, [row])
-                for index, element, child in pairs:
-                    _run_rows(single, element, child, problems, (*indexes, index))
-            elif function is None:
-                for get, child in zip(gets, children, strict=False):
-                    value = get(reads, MISSING)
-                    if value is MISSING:
-                        if step.required:
-                            _report_missing(problems, step, (*indexes, _index_of(child, pairs)))
-                        continue
-                    child[key] = value
+        child[key] = value
+
+
+def _column_fast(row, elements, gets, children, positions, problems, indexes) -> None:
+    """A rule with a shortcut on one name: the shortcut first, the rule when it has no
+    answer."""
+    reads, key, function, step, fast_type, fast, _ = row
+    for get, child in zip(gets, children, strict=False):
+        value = get(reads, MISSING)
+        if value.__class__ is fast_type:
+            found = fast(value)
+            if found is not MISSING:
+                child[key] = found
+                continue
+        _put(function, value, key, child, step, children, positions, problems, indexes)
+
+
+def _column_integer_text(row, elements, gets, children, positions, problems, indexes) -> None:
+    """A rule with the INTEGER_TEXT shortcut (a cast to integer) on one name."""
+    reads, key, function, step, _, _, _ = row
+    for get, child in zip(gets, children, strict=False):
+        value = get(reads, MISSING)
+        if value.__class__ is str and value.isdigit() and value.isascii():
+            child[key] = int(value)
+        else:
+            _put(function, value, key, child, step, children, positions, problems, indexes)
+
+
+def _column_number(row, elements, gets, children, positions, problems, indexes) -> None:
+    """A rule with the NUMBER shortcut (a cast to number) on one name."""
+    reads, key, function, step, _, _, _ = row
+    for get, child in zip(gets, children, strict=False):
+        value = get(reads, MISSING)
+        cls = value.__class__
+        if cls is int or (cls is float and value - value == 0):  # a finite float
+            child[key] = value
+        else:
+            _put(function, value, key, child, step, children, positions, problems, indexes)
+
+
+def _column_default(row, elements, gets, children, positions, problems, indexes) -> None:
+    """A rule with the DEFAULT shortcut on one name: it always makes a value."""
+    reads, key, _, _, _, fallback, _ = row
+    for get, child in zip(gets, children, strict=False):
+        value = get(reads, MISSING)
+        if value is MISSING or value is None or value == "":
+            child[key] = fallback
+        else:
+            child[key] = value
+
+
+def _put(function, value, key, child, step, children, positions, problems, indexes) -> None:
+    """A rule's function on one value of a column, written (or its problem reported): the
+    runners with a shortcut call it for the values the shortcut does not cover."""
+    try:
+        value = function(value)
+    except RuleFailure as exc:
+        _report(problems, step, _where(indexes, child, children, positions), str(exc))
+        return
+    if value is MISSING:
+        if step.required:
+            _report_missing(problems, step, _where(indexes, child, children, positions))
+        return
+    child[key] = value
+
+
+def _column_call(row, elements, gets, children, positions, problems, indexes) -> None:
+    """A rule on one name."""
+    reads, key, function, step, _, _, _ = row
+    for get, child in zip(gets, children, strict=False):
+        try:
+            value = function(get(reads, MISSING))
+        except RuleFailure as exc:
+            _report(problems, step, _where(indexes, child, children, positions), str(exc))
+            continue
+        if value is MISSING:
+            if step.required:
+                _report_missing(problems, step, _where(indexes, child, children, positions))
+            continue
+        child[key] = value
+
+
+def _column_many(row, elements, gets, children, positions, problems, indexes) -> None:
+    """A rule on several names."""
+    reads, key, function, step, _, _, _ = row
+    two = len(reads) == 2
+    first, second = reads if two else (None, None)
+    for get, child in zip(gets, children, strict=False):
+        try:
+            if two:  # the common case, without a comprehension's frame
+                value = function([get(first, MISSING), get(second, MISSING)])
             else:
-                for get, child in zip(gets, children, strict=False):
-                    try:
-                        value = function(get(reads, MISSING))
-                    except RuleFailure as exc:
-                        _report(problems, step, (*indexes, _index_of(child, pairs)), str(exc))
-                        continue
-                    if value is MISSING:
-                        if step.required:
-                            _report_missing(problems, step, (*indexes, _index_of(child, pairs)))
-                        continue
-                    child[key] = value
+                value = function([get(name, MISSING) for name in reads])
+        except RuleFailure as exc:
+            _report(problems, step, _where(indexes, child, children, positions), str(exc))
+            continue
+        if value is MISSING:
+            if step.required:
+                _report_missing(problems, step, _where(indexes, child, children, positions))
+            continue
+        child[key] = value
 
 
-def _index_of(child: dict, pairs: list) -> int:
-    """The array index of a target element (only looked up when there is a problem)."""
-    return next(index for index, _, candidate in pairs if candidate is child)
+def _column_path(row, elements, gets, children, positions, problems, indexes) -> None:
+    """A rule (or a copy) on a longer path, read with its getter."""
+    single = (None, [row])
+    where = range(len(children)) if positions is None else positions
+    for index, element, child in zip(where, elements, children, strict=False):
+        _run_rows(single, element, child, problems, (*indexes, index))
+
+
+_INLINE_COLUMNS = {
+    rule_kinds.INTEGER_TEXT: _column_integer_text,
+    rule_kinds.NUMBER: _column_number,
+    rule_kinds.DEFAULT: _column_default,
+}
+
+
+def _where(indexes: tuple, child: dict, children: list, positions: list | None) -> tuple:
+    """The indexes of a target element (only worked out when there is a problem)."""
+    number = next(number for number, candidate in enumerate(children) if candidate is child)
+    return (*indexes, number if positions is None else positions[number])
 
 
 def _report_missing(problems: list, step: _Step, indexes: tuple) -> None:
@@ -466,10 +592,9 @@ def _run_block(
     if not existing:  # the usual case: this block makes the target array
         children = [{} for _ in array]
         out.extend(children)
-        pairs = list(zip(range(len(array)), array, children, strict=True))
-        _run_columns(block.scope, pairs, root, problems, indexes)
+        _run_columns(block.scope, array, children, None, root, problems, indexes)
         return
-    pairs = []
+    positions, elements, children = [], [], []
     for index, element in enumerate(array):
         if index < existing:
             child = out[index]
@@ -480,8 +605,10 @@ def _run_block(
         else:
             child = {}
             out.append(child)
-        pairs.append((index, element, child))
-    _run_columns(block.scope, pairs, root, problems, indexes)
+        positions.append(index)
+        elements.append(element)
+        children.append(child)
+    _run_columns(block.scope, elements, children, positions, root, problems, indexes)
 
 
 def _elements(tree: Any, getters: list, indexes: tuple = ()) -> Iterable[tuple[dict, tuple]]:
@@ -545,6 +672,15 @@ class CompiledMapping:
                 problems.append(Problem(message, format_path(step.target), step.row, "rule"))
             return
         container = value.__class__ is dict or value.__class__ is list
+        if len(broadcast.getters) == 1 and step.key is not None and not container:
+            # The usual case: one value into every object of one array.
+            array = broadcast.getters[0](output)
+            if array.__class__ is list:
+                key = step.key
+                for element in array:
+                    if element.__class__ is dict:
+                        element[key] = value
+            return
         for element, indexes in _elements(output, broadcast.getters):
             written = copy.deepcopy(value) if container else value
             if step.key is not None:
@@ -961,12 +1097,22 @@ def _plan(compiled_rows: list[_Row]) -> tuple[_Scope, list[_Broadcast]]:
         if row.built.shape == "one" and sources[0][1]:
             source_path = sources[0][0]
             if source_path and all(isinstance(step, str) for step in source_path):
-                simple = (source_path, None if row.built.identity else row.built.function)
+                built = row.built
+                if built.identity:
+                    simple = (source_path, None, None, None, None)
+                else:
+                    simple = (
+                        source_path,
+                        built.function,
+                        built.fast_type,
+                        built.fast,
+                        built.inline,
+                    )
         elif row.built.shape == "many" and all(
             relative and len(steps) == 1 and isinstance(steps[0], str)
             for steps, relative in sources
         ):
-            simple = ([steps[0] for steps, _ in sources], row.built.function)
+            simple = ([steps[0] for steps, _ in sources], row.built.function, None, None, None)
         step = _Step(
             produce, relative_target, row.required, row.row, row.target, source_steps, simple
         )

@@ -153,7 +153,12 @@ def to_text(value: Any) -> str:
 def _from_data(value: Any) -> Any:
     cls = value.__class__
     if cls is int or cls is float:
-        return number_from_data(value)
+        try:
+            return number_from_data(value)
+        except ValueError:
+            raise ExpressionError(
+                f"the field holds {value!r}, which is not a usable number"
+            ) from None
     if value is MISSING:
         return None
     return value

@@ -334,6 +334,18 @@ def make_setter(steps: Path) -> Callable[[Any, Any], None]:
 def make_object_opener(steps: tuple[str, ...]) -> Callable[[dict], dict]:
     """A function returning the object at a path of names in a tree, creating the objects
     on the way. Raises WriteConflict when something else is there."""
+    if len(steps) == 1:  # the common case, without a loop
+        (key,) = steps
+
+        def open1(tree: dict) -> dict:
+            child = tree.get(key)
+            if child is None:
+                child = tree[key] = {}
+            elif child.__class__ is not dict:
+                raise WriteConflict("there is already a value that is not an object")
+            return child
+
+        return open1
 
     def open_object(tree: dict) -> dict:
         node = tree

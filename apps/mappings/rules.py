@@ -60,10 +60,12 @@ from decimal import (
     Decimal,
     DecimalException,
 )
+from operator import itemgetter, methodcaller
 from typing import Any
 
 from apps.mappings import dates
 from apps.mappings.expression import (
+    MAX_NUMBER_CHARS,
     NUMBERS,
     ExpressionError,
     decimal_text,
@@ -120,6 +122,35 @@ class RuleFailure(Exception):
     """A value a rule cannot make for this record; the message says why."""
 
 
+class _Table(dict):
+    """A dict whose misses give MISSING: ``table.__getitem__`` answers a code map's hits
+    without a Python frame, and its misses go to the rule's function."""
+
+    __slots__ = ()
+
+    def __missing__(self, key: Any) -> Any:
+        return MISSING
+
+
+class _DefaultTable(_Table):
+    """A code map or lookup table with its default: misses give the default."""
+
+    __slots__ = ("default",)
+
+    def __missing__(self, key: Any) -> Any:
+        return self.default
+
+
+def _table(entries: Mapping[str, Any], reader: _Params) -> _Table:
+    """The table a code map's or lookup's shortcut reads: hits and, when the rule has a
+    default, misses answered by one builtin call."""
+    if not reader.has("default"):
+        return _Table(entries)
+    table = _DefaultTable(entries)
+    table.default = reader.params["default"]
+    return table
+
+
 @dataclass
 class BuildContext:
     """What a rule is compiled against. ``lookups`` None: tables are not checked (yet).
@@ -143,6 +174,24 @@ class Built:
     function: Callable[..., Any]
     expression: Any = None  # the parsed Expression of an expression rule
     identity: bool = False  # copy: the engine reads the value without calling function
+    # A shortcut for the common value of a "one" rule, which the engine tries first: for a
+    # value whose class is exactly ``fast_type``, ``fast(value)`` is what ``function(value)``
+    # returns, or MISSING when it has no answer (then ``function`` is asked). It never
+    # raises, and is a builtin where it can be (no Python frame per value).
+    fast_type: type | None = None
+    fast: Callable[[Any], Any] | None = None
+    # A shortcut of a "one" rule that is a test and a builtin, which the engine's loops over
+    # array elements do in place, without a call per element: (INTEGER_TEXT, None): text of
+    # ASCII digits -> int(text); (NUMBER, None): an int or a finite float -> itself;
+    # (DEFAULT, fallback): missing, null or "" -> fallback (never an object or array),
+    # anything else -> itself. Values the shortcut does not cover go to ``function``.
+    inline: tuple[str, Any] | None = None
+
+
+# The forms of Built.inline.
+INTEGER_TEXT = "integer_text"
+NUMBER = "number"
+DEFAULT = "default"
 
 
 # --------------------------------------------------------------------------------------
@@ -340,7 +389,8 @@ def _default(reader: _Params, context: BuildContext) -> Built:
             return copy_module.deepcopy(fallback) if isinstance(fallback, list | dict) else fallback
         return value
 
-    return Built("one", default_value)
+    inline = None if isinstance(fallback, list | dict) else (DEFAULT, fallback)
+    return Built("one", default_value, inline=inline)
 
 
 def _cast(reader: _Params, context: BuildContext) -> Built:
@@ -353,6 +403,7 @@ def _cast(reader: _Params, context: BuildContext) -> Built:
         reader.problems.append("places is only for casts to decimal")
     if to is None:
         return Built("one", lambda value: MISSING)
+    read_date = dates.reader(fmt) if to == "date" else None
     source_types = context.source_types[0] if context.source_types else frozenset()
     impossible = sorted(source_types & CAST_IMPOSSIBLE_FROM[to])
     if source_types and len(impossible) == len(source_types - {"null"}):
@@ -388,7 +439,7 @@ def _cast(reader: _Params, context: BuildContext) -> Built:
             if value.__class__ is not str:
                 raise RuleFailure(f"cannot cast {show(value)} to date")
             try:
-                return dates.parse(value, fmt).date().isoformat()
+                return read_date(value).date().isoformat()
             except ValueError as exc:
                 raise RuleFailure(f"cannot cast to date: {exc}")
         if value.__class__ is bool:
@@ -421,16 +472,26 @@ def _cast(reader: _Params, context: BuildContext) -> Built:
                 return value
             return cast(value)
 
-        return Built("one", cast_to_integer)
+        return Built("one", cast_to_integer, inline=(INTEGER_TEXT, None))
     if to == "number":
+        create = NUMBERS.create_decimal
+        longest = MAX_NUMBER_CHARS * 2  # as number_from_data reads text
 
         def cast_to_number(value: Any) -> Any:
             cls = value.__class__
             if cls is int or (cls is float and value - value == 0):  # a finite float
                 return value
+            if cls is str and len(value) <= longest and "_" not in value:
+                # Text holding a number, read as number_from_data reads it.
+                try:
+                    number = create(value)
+                except DecimalException:
+                    return cast(value)
+                if number.is_finite():
+                    return int(number) if number == number.to_integral_value() else float(number)
             return cast(value)
 
-        return Built("one", cast_to_number)
+        return Built("one", cast_to_number, inline=(NUMBER, None))
     if to == "boolean":
 
         def cast_to_boolean(value: Any) -> Any:
@@ -444,9 +505,17 @@ def _cast(reader: _Params, context: BuildContext) -> Built:
                 return value
             return cast(value)
 
-        return Built("one", cast_to_boolean)
+        # Text that is a word exactly (already stripped and lower case) is found at once.
+        words = _Table(dict.fromkeys(_TRUE_WORDS, True))
+        words.update(dict.fromkeys(_FALSE_WORDS, False))
+        return Built("one", cast_to_boolean, fast_type=str, fast=words.__getitem__)
     if to == "string":
-        return Built("one", lambda value: value if value.__class__ is str else cast(value))
+        return Built(
+            "one",
+            lambda value: value if value.__class__ is str else cast(value),
+            fast_type=str,
+            fast=str,  # str(text) is the text itself
+        )
     return Built("one", cast)
 
 
@@ -455,13 +524,18 @@ def _date_reformat(reader: _Params, context: BuildContext) -> Built:
     to_fmt = _date_format(reader, "to", None, required=True)
     from_zone = _zone(reader, "from_tz")
     to_zone = _zone(reader, "to_tz")
-    reformat = dates.reformat
+    read = dates.reader(from_fmt)
+    write = dates.writer(to_fmt)
+    convert = dates.convert
+    zones = from_zone is not None or to_zone is not None  # else convert() changes nothing
 
     def date_format(value: Any) -> Any:
         if value is MISSING or value is None:
             return MISSING
         try:
-            return reformat(value, from_fmt, to_fmt, from_zone, to_zone)
+            if zones:
+                return write(convert(read(value), from_zone, to_zone))
+            return write(read(value))
         except ValueError as exc:
             raise RuleFailure(f"bad date: {exc}")
         except OverflowError:
@@ -470,28 +544,27 @@ def _date_reformat(reader: _Params, context: BuildContext) -> Built:
     return Built("one", date_format)
 
 
-def _flatten(values: list) -> list:
-    flat: list = []
-    for value in values:
-        if value.__class__ is list:
-            flat.extend(value)
-        else:
-            flat.append(value)
-    return flat
-
-
 def _concat(reader: _Params, context: BuildContext) -> Built:
     separator = reader.text("separator", "")
     skip_empty = reader.boolean("skip_empty", True)
 
     def concat(values: list) -> Any:
-        parts = [
-            text_of(value)
-            for value in _flatten(values)
-            if value is not MISSING and value is not None
-        ]
+        """The text of every value (the items of a list, one level deep), in order,
+        missing and null ones left out, and empty ones too with skip_empty."""
+        parts = []
+        for value in values:
+            if value.__class__ is str:
+                parts.append(value)
+            elif value is MISSING or value is None:
+                continue
+            elif value.__class__ is list:
+                for item in value:
+                    if item is not MISSING and item is not None:
+                        parts.append(text_of(item))
+            else:
+                parts.append(text_of(value))
         if skip_empty:
-            parts = [part for part in parts if part]
+            parts = list(filter(None, parts))
         if not parts:
             return MISSING
         return separator.join(parts)
@@ -529,7 +602,7 @@ def _substring(reader: _Params, context: BuildContext) -> Built:
             return MISSING
         return text_of(value)[start:end]
 
-    return Built("one", substring)
+    return Built("one", substring, fast_type=str, fast=itemgetter(slice(start, end)))
 
 
 def _pad(reader: _Params, context: BuildContext) -> Built:
@@ -546,13 +619,15 @@ def _pad(reader: _Params, context: BuildContext) -> Built:
         text = value if value.__class__ is str else text_of(value)
         return text.rjust(width, fill) if side == "left" else text.ljust(width, fill)
 
-    return Built("one", pad)
+    justify = methodcaller("rjust" if side == "left" else "ljust", width, fill)
+    return Built("one", pad, fast_type=str, fast=justify)
 
 
 def _trim(reader: _Params, context: BuildContext) -> Built:
     side = reader.choice("side", ("both", "left", "right"), "both")
     chars = reader.text("chars")
-    strip = {"both": str.strip, "left": str.lstrip, "right": str.rstrip}[side or "both"]
+    name = {"both": "strip", "left": "lstrip", "right": "rstrip"}[side or "both"]
+    strip = getattr(str, name)
 
     def trim(value: Any) -> Any:
         if value.__class__ is str:
@@ -561,7 +636,8 @@ def _trim(reader: _Params, context: BuildContext) -> Built:
             return MISSING
         return strip(text_of(value), chars)
 
-    return Built("one", trim)
+    fast = strip if chars is None else methodcaller(name, chars)
+    return Built("one", trim, fast_type=str, fast=fast)
 
 
 def _case(change: Callable[[str], str]):
@@ -573,7 +649,7 @@ def _case(change: Callable[[str], str]):
                 return MISSING
             return change(text_of(value))
 
-        return Built("one", change_case)
+        return Built("one", change_case, fast_type=str, fast=change)
 
     return build
 
@@ -609,7 +685,7 @@ def _code_map(reader: _Params, context: BuildContext) -> Built:
             return on_miss(value)
         return found
 
-    return Built("one", code_map)
+    return Built("one", code_map, fast_type=str, fast=_table(codes, reader).__getitem__)
 
 
 def _lookup(reader: _Params, context: BuildContext) -> Built:
@@ -634,7 +710,7 @@ def _lookup(reader: _Params, context: BuildContext) -> Built:
             return on_miss(value)
         return found
 
-    return Built("one", lookup)
+    return Built("one", lookup, fast_type=str, fast=_table(entries, reader).__getitem__)
 
 
 def _arithmetic(reader: _Params, context: BuildContext) -> Built:
@@ -662,8 +738,61 @@ def _arithmetic(reader: _Params, context: BuildContext) -> Built:
         reader.problems.append("arithmetic needs a source or an operand")
 
     divide = op == "/"
+    create = NUMBERS.create_decimal
+    longest = MAX_NUMBER_CHARS * 2  # as number_from_data reads text
 
     def arithmetic(values: list) -> Any:
+        """The common case: every value a number or text holding one, finite, no division
+        by zero, no error: the numbers as number_from_data reads them, combined in order.
+        Anything else goes to checked_arithmetic, which computes it again and says what
+        is wrong (the result is the same either way)."""
+        result = None
+        try:
+            for value in values:
+                cls = value.__class__
+                if cls is str:
+                    if len(value) > longest or "_" in value:
+                        return checked_arithmetic(values)
+                    number = create(value)
+                    if not number.is_finite():
+                        return checked_arithmetic(values)
+                elif cls is float:
+                    if value - value != 0:  # not finite
+                        return checked_arithmetic(values)
+                    # The shortest text of a float has at most 17 digits and an exponent
+                    # well inside NUMBERS, so Decimal() reads it as create() would (nothing
+                    # to round), only faster.
+                    number = Decimal(repr(value))
+                elif cls is int:
+                    number = create(value)
+                else:
+                    return checked_arithmetic(values)
+                if result is None:
+                    result = number
+                elif divide and not number:
+                    return checked_arithmetic(values)
+                else:
+                    result = operation(result, number)
+            if operand is not None:
+                if result is None:
+                    result = operand
+                elif divide and not operand:
+                    return checked_arithmetic(values)
+                else:
+                    result = operation(result, operand)
+            if result is None:
+                return MISSING
+            if exponent is not None:
+                result = result.quantize(exponent, rounding, NUMBERS)
+        except DecimalException:
+            return checked_arithmetic(values)
+        if as_text:
+            return decimal_text(result)
+        if result == result.to_integral_value():
+            return int(result)
+        return float(result)
+
+    def checked_arithmetic(values: list) -> Any:
         result = None
         try:
             for value in values:

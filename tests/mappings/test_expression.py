@@ -398,3 +398,14 @@ def test_well_formed_expressions_evaluate_or_raise_expression_errors(text):
     except ExpressionError:
         return
     assert isinstance(result, RESULT_TYPES)
+
+
+def test_an_infinite_number_in_the_data_is_a_problem_not_a_crash():
+    from tests.mappings.conftest import row, transform
+
+    output, problems = transform(
+        [row(1, "x", ["amount"], "expression", {"expression": "amount + 1"})],
+        {"amount": float("inf")},
+    )
+    assert output == {}
+    assert problems == ["row 1, x: expression: the field holds inf, which is not a usable number"]
