@@ -9,6 +9,7 @@ from drf_spectacular.generators import SchemaGenerator
 from apps.accounts.models import ApiToken
 from apps.catalog.models import ApiSpec, EndpointCheck
 from apps.core.models import AuditEntry
+from apps.mappings.models import FieldRule, LookupEntry, LookupTable, MappingSpec, MappingTest
 from apps.testing.models import (
     Defect,
     KnownFinding,
@@ -48,6 +49,13 @@ def catalog_objects(interface_a, environment, team_a, admin_user):
     schedule = TestSchedule.objects.create(
         interface=interface_a, environment=environment, name="nightly", cron="0 2 * * *"
     )
+    mapping_spec = MappingSpec.objects.create(interface=interface_a, name="Orders to ERP")
+    mapping_rule = FieldRule.objects.create(
+        spec=mapping_spec, position=1, target_path="id", source_paths=["number"]
+    )
+    mapping_test = MappingTest.objects.create(spec=mapping_spec, name="simple", source_payload={})
+    lookup_table = LookupTable.objects.create(name="countries", owner_team=team_a)
+    lookup_entry = LookupEntry.objects.create(table=lookup_table, key="Germany", value="DE")
     return {
         "interface": interface_a,
         "environment": environment,
@@ -63,6 +71,11 @@ def catalog_objects(interface_a, environment, team_a, admin_user):
         "system": interface_a.source_system,
         "token": token,
         "schedule": schedule,
+        "mapping_spec": mapping_spec,
+        "mapping_rule": mapping_rule,
+        "mapping_test": mapping_test,
+        "lookup_table": lookup_table,
+        "lookup_entry": lookup_entry,
     }
 
 
@@ -85,8 +98,23 @@ def _api_path(template: str, objects: dict) -> str:
         "defects": {"id": objects["defect"].pk},
         "known-findings": {"id": objects["finding"].pk},
         "test-schedules": {"id": objects["schedule"].pk},
+        "mapping-specs": {"id": objects["mapping_spec"].pk},
+        "mapping-rules": {"id": objects["mapping_rule"].pk},
+        "mapping-tests": {"id": objects["mapping_test"].pk},
+        "lookup-tables": {
+            "id": objects["lookup_table"].pk,
+            "table_id": objects["lookup_table"].pk,
+            "entry_id": objects["lookup_entry"].pk,
+        },
     }[resource]
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), template)
+
+
+# POSTs that only read (they write nothing): every signed-in reader may call them.
+READ_ONLY_POSTS = {
+    ("post", "/api/v1/mapping-specs/{id}/transform/"),
+    ("post", "/api/v1/mapping-specs/{id}/run-tests/"),
+}
 
 
 def api_write_operations():
@@ -111,6 +139,12 @@ def test_viewer_gets_403_on_every_api_write(viewer, api_as, catalog_objects):
     for method, template in api_write_operations():
         path = _api_path(template, catalog_objects)
         response = getattr(client, method)(path, {}, format="json")
+        if (method, template) in READ_ONLY_POSTS:
+            # Open to readers; with no body there is nothing to transform (400) or the
+            # spec's tests run (200). Either way nothing is written (checked below).
+            assert response.status_code in (200, 400), f"{method.upper()} {path}"
+            checked.append(f"{method} {template}")
+            continue
         assert response.status_code == 403, (
             f"{method.upper()} {path} answered {response.status_code}"
         )
@@ -143,6 +177,11 @@ def _ui_path(route: str, objects: dict) -> str:
         "defects": objects["defect"].pk,
         "known-findings": objects["finding"].pk,
         "test-schedules": objects["schedule"].pk,
+        "mappings": objects["mapping_spec"].pk,
+        "mapping-rows": objects["mapping_rule"].pk,
+        "mapping-tests": objects["mapping_test"].pk,
+        "lookup-tables": objects["lookup_table"].pk,
+        "lookup-entries": objects["lookup_entry"].pk,
     }
     path = "/" + route.lstrip("^").rstrip("$")
     path = path.replace("<slug:slug>", objects["team"].slug)
@@ -163,6 +202,9 @@ WRITE_VIEW_SUFFIXES = (
     "_record",
     "_import",
 )
+# Browser POSTs that only read (a mapping's live preview, running its tests): open to
+# every signed-in reader, as their API twins are (READ_ONLY_POSTS).
+READ_ONLY_UI_POSTS = {"spec_preview", "mapping_tests_run"}
 
 
 @pytest.mark.django_db
@@ -178,6 +220,8 @@ def test_viewer_gets_403_on_every_form_url(client, viewer, catalog_objects):
             response = getattr(client, method)(path)
             # A write view refuses the viewer (403); a method it never accepts is 405 for everyone.
             expected = {403} if is_write_view and method == "post" else {403, 405}
+            if pattern.name in READ_ONLY_UI_POSTS and method == "post":
+                expected = {200}
             assert response.status_code in expected, (
                 f"{method.upper()} {path} answered {response.status_code}"
             )
