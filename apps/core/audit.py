@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.db.models.fields.files import FieldFile
 
 from apps.core.models import AuditAction, AuditEntry
 from apps.core.request_context import current_request_id
@@ -24,6 +25,8 @@ def _plain(value):
         return str(value)
     if isinstance(value, models.Model):
         return str(value)
+    if isinstance(value, FieldFile):
+        return value.name or ""
     return value
 
 

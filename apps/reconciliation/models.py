@@ -202,6 +202,9 @@ class ReconciliationRun(JobRun):
     mismatched = models.BigIntegerField(default=0)
     missing_in_target = models.BigIntegerField(default=0)
     unexpected_in_target = models.BigIntegerField(default=0)
+    duplicates = models.BigIntegerField(
+        default=0, help_text="Keys on both sides, more than once on one: counted, not compared."
+    )
     duplicate_source_keys = models.BigIntegerField(default=0)
     duplicate_source_rows = models.BigIntegerField(default=0)
     duplicate_target_keys = models.BigIntegerField(default=0)

@@ -212,21 +212,20 @@ def _compare_streamed(job, plan, bounds, report, progress) -> compare.Outcome:
 
 
 def _compare_in_database(job, plan, bounds, report) -> compare.Outcome:
+    """Both sides are SELECTs on one PostgreSQL database: each reader checks its dataset and
+    columns and builds its SELECT; the source's read-only connection runs the comparison."""
     from apps.reconciliation import in_database, readers
 
-    source_sql = readers.select_sql(
-        job.source,
-        job.source_dataset,
-        plan.side_columns("source"),
-        window=_side_window(job, "source", bounds),
-    )
-    target_sql = readers.select_sql(
-        job.target,
-        job.target_dataset,
-        plan.side_columns("target"),
-        window=_side_window(job, "target", bounds),
-    )
-    with readers.read_only_connection(job.source) as connection:
+    sides = {}
+    for side in compare.SIDES:
+        sides[side] = readers.open_dataset(
+            getattr(job, side),
+            getattr(job, f"{side}_dataset"),
+            {},
+            plan.side_columns(side),
+            window=_side_window(job, side, bounds),
+        )
+    with sides["source"] as source, sides["target"] as target:
         return in_database.compare_in_database(
-            connection, plan, source_sql, target_sql, report=report
+            source.conn, plan, source.select_sql, target.select_sql, report=report
         )
