@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from apps.accounts.models import Team
 from apps.accounts.policy import PolicyQuerySet
-from apps.core.models import JobRun, TimeStampedModel
+from apps.core.models import EncryptedCredentialsMixin, JobRun, TimeStampedModel
 
 
 class SystemKind(models.TextChoices):
@@ -327,7 +327,7 @@ class EndpointQuerySet(PolicyQuerySet):
     team_lookup = "interface__owner_team"
 
 
-class Endpoint(TimeStampedModel):
+class Endpoint(EncryptedCredentialsMixin, TimeStampedModel):
     """Where an interface is reached in one environment, and how to authenticate.
 
     Credentials are encrypted at rest (apps.core.secrets) and write-only: only
@@ -376,22 +376,6 @@ class Endpoint(TimeStampedModel):
 
     def policy_team_id(self):
         return self.interface.owner_team_id
-
-    def set_credentials(self, values: dict) -> None:
-        """Encrypts and stores the credential values (empty values are dropped)."""
-        from apps.core import secrets
-
-        cleaned = {name: value for name, value in values.items() if value not in (None, "")}
-        self.credentials_ciphertext = secrets.encrypt_json(cleaned) if cleaned else ""
-        self.credential_fields_set = sorted(cleaned)
-
-    def get_credentials(self) -> dict:
-        """The decrypted credentials; for the egress module only, never for display."""
-        from apps.core import secrets
-
-        return (
-            secrets.decrypt_json(self.credentials_ciphertext) if self.credentials_ciphertext else {}
-        )
 
     def clean(self):
         errors = {}

@@ -15,6 +15,28 @@ class TimeStampedModel(models.Model):
         abstract = True
 
 
+class EncryptedCredentialsMixin:
+    """Write-only credentials of a model with ``credentials_ciphertext`` (a TextField) and
+    ``credential_fields_set`` (a JSONField list): encrypted at rest by apps.core.secrets,
+    only the names of the fields that are set are ever shown."""
+
+    def set_credentials(self, values: dict) -> None:
+        """Encrypts and stores the credential values (empty values are dropped)."""
+        from apps.core import secrets
+
+        cleaned = {name: value for name, value in values.items() if value not in (None, "")}
+        self.credentials_ciphertext = secrets.encrypt_json(cleaned) if cleaned else ""
+        self.credential_fields_set = sorted(cleaned)
+
+    def get_credentials(self) -> dict:
+        """The decrypted credentials; for the code that connects, never for display."""
+        from apps.core import secrets
+
+        return (
+            secrets.decrypt_json(self.credentials_ciphertext) if self.credentials_ciphertext else {}
+        )
+
+
 class JobStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"

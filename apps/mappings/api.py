@@ -661,21 +661,7 @@ class MappingSpecViewSet(ServiceErrorsMixin, HistoryMixin, viewsets.ModelViewSet
         if spec.is_frozen:
             raise services.SpecFrozen(spec)
         read = sheets.read_sheet(content, filename)
-        rules = [
-            FieldRule(
-                spec=spec,
-                position=number,
-                target_path=row.target_path,
-                source_paths=row.source_paths,
-                kind=row.kind,
-                params=row.params,
-                required=row.required,
-                target_type=row.target_type,
-                notes=row.notes,
-                example=row.example,
-            )
-            for number, row in enumerate(read.rows, start=1)
-        ]
+        rules = services.rules_from_sheet(spec, read.rows)
         return {
             "dry_run": True,
             "rows": len(read.rows),

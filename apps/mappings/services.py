@@ -448,6 +448,25 @@ def sheet_rows(spec: MappingSpec) -> list[sheets.RuleRow]:
     ]
 
 
+def rules_from_sheet(spec: MappingSpec, rows: list[sheets.RuleRow]) -> list[FieldRule]:
+    """Unsaved rows of the spec from a sheet's rows, numbered in sheet order (1, 2, 3…)."""
+    return [
+        FieldRule(
+            spec=spec,
+            position=number,
+            target_path=row.target_path,
+            source_paths=row.source_paths,
+            kind=row.kind,
+            params=row.params,
+            required=row.required,
+            target_type=row.target_type,
+            notes=row.notes,
+            example=row.example,
+        )
+        for number, row in enumerate(rows, start=1)
+    ]
+
+
 @dataclass
 class SheetImport:
     """What an import did: the rows now in the spec, and header cells that were ignored."""
@@ -471,21 +490,7 @@ def import_sheet(
     policy.require_change(actor, spec)
     _require_editable(spec)
     read = sheets.read_sheet(data, filename)
-    new_rules = [
-        FieldRule(
-            spec=spec,
-            position=number,
-            target_path=row.target_path,
-            source_paths=row.source_paths,
-            kind=row.kind,
-            params=row.params,
-            required=row.required,
-            target_type=row.target_type,
-            notes=row.notes,
-            example=row.example,
-        )
-        for number, row in enumerate(read.rows, start=1)
-    ]
+    new_rules = rules_from_sheet(spec, read.rows)
     with transaction.atomic():
         before = audit.snapshot(MappingSpec.objects.get(pk=spec.pk))
         _claim(actor, spec, expected_revision)

@@ -15,7 +15,7 @@ from django.urls import reverse
 from apps.accounts.models import Team
 from apps.accounts.policy import PolicyQuerySet
 from apps.catalog.models import Endpoint, Interface
-from apps.core.models import JobRun, TimeStampedModel
+from apps.core.models import EncryptedCredentialsMixin, JobRun, TimeStampedModel
 
 
 class SourceKind(models.TextChoices):
@@ -33,7 +33,7 @@ class DataSourceQuerySet(PolicyQuerySet):
     team_lookup = "owner_team"
 
 
-class DataSource(TimeStampedModel):
+class DataSource(EncryptedCredentialsMixin, TimeStampedModel):
     """Where a side of a reconciliation reads its records.
 
     SQL sources: ``dsn`` without a password (``postgresql://reader@db.example:5432/erp``,
@@ -80,22 +80,6 @@ class DataSource(TimeStampedModel):
     @property
     def is_sql(self) -> bool:
         return self.kind in SQL_KINDS
-
-    def set_credentials(self, values: dict) -> None:
-        """Encrypts and stores the credential values (empty values are dropped)."""
-        from apps.core import secrets
-
-        cleaned = {name: value for name, value in values.items() if value not in (None, "")}
-        self.credentials_ciphertext = secrets.encrypt_json(cleaned) if cleaned else ""
-        self.credential_fields_set = sorted(cleaned)
-
-    def get_credentials(self) -> dict:
-        """The decrypted credentials; for the readers only, never for display."""
-        from apps.core import secrets
-
-        return (
-            secrets.decrypt_json(self.credentials_ciphertext) if self.credentials_ciphertext else {}
-        )
 
 
 class Window(models.TextChoices):
