@@ -13,6 +13,7 @@ from django.db import models
 from apps.accounts.models import Team
 from apps.accounts.policy import PolicyQuerySet
 from apps.catalog.models import ApiSpec, Interface
+from apps.core.fields import OrderedJSONField
 from apps.core.models import TimeStampedModel
 
 
@@ -81,7 +82,7 @@ class MappingSpec(TimeStampedModel):
     source_format = models.CharField(
         max_length=4, choices=PayloadFormat.choices, default=PayloadFormat.JSON
     )
-    source_schema = models.JSONField(null=True, blank=True, help_text="A JSON Schema.")
+    source_schema = OrderedJSONField(null=True, blank=True, help_text="A JSON Schema.")
     source_spec = models.ForeignKey(
         ApiSpec, null=True, blank=True, on_delete=models.RESTRICT, related_name="+"
     )
@@ -96,7 +97,7 @@ class MappingSpec(TimeStampedModel):
     target_format = models.CharField(
         max_length=4, choices=PayloadFormat.choices, default=PayloadFormat.JSON
     )
-    target_schema = models.JSONField(null=True, blank=True, help_text="A JSON Schema.")
+    target_schema = OrderedJSONField(null=True, blank=True, help_text="A JSON Schema.")
     target_spec = models.ForeignKey(
         ApiSpec, null=True, blank=True, on_delete=models.RESTRICT, related_name="+"
     )
