@@ -18,6 +18,11 @@ from apps.mappings.api import (
     MappingSpecViewSet,
     MappingTestViewSet,
 )
+from apps.reconciliation.api import (
+    DataSourceViewSet,
+    ReconciliationJobViewSet,
+    ReconciliationRunViewSet,
+)
 from apps.testing.api import ComplianceView, DefectViewSet, TestCaseViewSet, TestRunViewSet  # noqa: E402
 from apps.testing.baseline_api import KnownFindingViewSet
 from apps.testing.manual_api import EvidenceFileView, ManualResultView
@@ -46,6 +51,9 @@ router.register("mapping-specs", MappingSpecViewSet, basename="mapping-spec")
 router.register("mapping-rules", FieldRuleViewSet, basename="mapping-rule")
 router.register("mapping-tests", MappingTestViewSet, basename="mapping-test")
 router.register("lookup-tables", LookupTableViewSet, basename="lookup-table")
+router.register("data-sources", DataSourceViewSet, basename="data-source")
+router.register("reconciliation-jobs", ReconciliationJobViewSet, basename="reconciliation-job")
+router.register("reconciliation-runs", ReconciliationRunViewSet, basename="reconciliation-run")
 
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),

@@ -57,6 +57,8 @@ from datetime import UTC, date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from apps.core.csv_export import safe_cell
+
 COLUMN_TYPES = ("text", "number", "integer", "date", "datetime", "boolean")
 SAMPLE_SIZE = 20  # rows kept per kind of difference
 PARTITIONS = 64
@@ -461,6 +463,18 @@ def key_order(plan: Plan) -> Callable[[tuple], tuple]:
     return sort_key
 
 
+class ReportWriter:
+    """The difference report: one CSV row per difference (a mismatched row gives one per
+    differing column), every cell escaped against formula injection like every export."""
+
+    def __init__(self, stream, key_names: list[str]):
+        self.writer = csv.writer(stream)
+        self.writer.writerow(["difference", *key_names, "column", "source value", "target value"])
+
+    def writerow(self, cells: list) -> None:
+        self.writer.writerow([safe_cell(cell) for cell in cells])
+
+
 class StreamedComparison:
     """Compares two streams of rows by key with bounded memory.
 
@@ -563,12 +577,7 @@ class StreamedComparison:
     def finish(self, report: io.TextIOBase | None = None) -> Outcome:
         writer = None
         if report is not None:
-            writer = csv.writer(report)
-            writer.writerow(
-                ["difference"]
-                + [source for source, _ in self.plan.keys]
-                + ["column", "source value", "target value"]
-            )
+            writer = ReportWriter(report, [source for source, _ in self.plan.keys])
         order = key_order(self.plan)
         samples = {
             kind: _Sample(order)

@@ -120,7 +120,18 @@ def test_connection(actor, source: DataSource) -> str:
 # --------------------------------------------------------------------------------------
 
 
+def _sentence(message: str) -> str:
+    """A reader's message ("unknown option x") as a sentence ("Unknown option x.")."""
+    message = message.strip()
+    if message and not message.endswith((".", "?", "!")):
+        message += "."
+    return message[:1].upper() + message[1:]
+
+
 def job_problems(job: ReconciliationJob) -> dict[str, str]:
+    """Field -> message for everything wrong with a job, without connecting anywhere."""
+    from apps.reconciliation import readers
+
     errors = {}
     team_id = job.interface.owner_team_id
     for side in ("source", "target"):
@@ -131,28 +142,27 @@ def job_problems(job: ReconciliationJob) -> dict[str, str]:
         if source.owner_team_id != team_id:
             errors[side] = "The data source must belong to the interface's team."
         dataset = getattr(job, f"{side}_dataset").strip()
-        if source.kind == SourceKind.FILE:
-            if dataset:
-                errors[f"{side}_dataset"] = "A file source reads the whole file: leave this empty."
-        elif not dataset:
-            errors[f"{side}_dataset"] = (
-                "Name a table or write a SELECT."
-                if source.kind in SQL_KINDS
-                else "Give the path of the resource below the endpoint's URL."
-            )
-        elif source.kind in SQL_KINDS and dataset.split(None, 1)[0].lower() in ("select", "with"):
-            from apps.reconciliation import readers
-
-            try:
-                readers.check_query(dataset)
-            except readers.ReadError as exc:
-                errors[f"{side}_dataset"] = str(exc)
-        if not isinstance(getattr(job, f"{side}_options"), dict):
+        options = getattr(job, f"{side}_options")
+        if not isinstance(options, dict):
             errors[f"{side}_options"] = "Options must be an object."
-    try:
-        runner.plan_for(job)
-    except compare.ComparisonError as exc:
-        errors["normalisation"] = str(exc)
+            continue
+        # A problem with the dataset alone is the dataset's, else the options'.
+        problem = readers.dataset_problems(source, dataset, {})
+        if problem:
+            errors[f"{side}_dataset"] = _sentence(problem)
+        elif options and (problem := readers.dataset_problems(source, dataset, options)):
+            errors[f"{side}_options"] = _sentence(problem)
+    for name in ("key_columns", "compare_columns"):
+        value = getattr(job, name)
+        if not isinstance(value, list) or not all(isinstance(c, str) and c for c in value):
+            errors[name] = "A list of column names."
+    if not errors.get("key_columns") and not job.key_columns:
+        errors["key_columns"] = "Name at least one key column."
+    if "key_columns" not in errors and "compare_columns" not in errors:
+        try:
+            runner.plan_for(job)
+        except compare.ComparisonError as exc:
+            errors["normalisation"] = str(exc)
     if job.window:
         for side in ("source", "target"):
             if not getattr(job, f"window_{side}_column"):

@@ -207,3 +207,16 @@ def test_the_streamed_comparison_agrees_with_the_reference(data):
         outcome = comparison.finish(io.StringIO())
         assert outcome.counts() == expected["counts"]
         assert outcome.column_mismatches == expected["column_mismatches"]
+
+
+def test_report_cells_are_escaped_against_formulas():
+    plan = Plan.build(["id"], ["note"])
+    comparison = StreamedComparison(plan)
+    comparison.add("source", [("=HYPERLINK(1)", "-5"), ("k", "@x")])
+    comparison.add("target", [("k", "+y")])
+    report = io.StringIO()
+    comparison.finish(report)
+    assert sorted(report.getvalue().splitlines()[1:]) == [
+        "mismatched,k,note,'@x,'+y",
+        "missing_in_target,'=HYPERLINK(1),,,",
+    ]
