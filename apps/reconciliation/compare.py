@@ -54,7 +54,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any
 
 from apps.core.csv_export import safe_cell
@@ -63,6 +63,10 @@ COLUMN_TYPES = ("text", "number", "integer", "date", "datetime", "boolean")
 SAMPLE_SIZE = 20  # rows kept per kind of difference
 PARTITIONS = 64
 SPILL_ROWS = 200_000  # rows held in memory (both sides) before partitions go to disk
+
+# Numbers are compared exactly: PostgreSQL's numeric holds up to 131,072 digits before the
+# point; 1,000 significant digits is far beyond any column a reconciliation meets.
+EXACT = Context(prec=1_000, Emax=1_000_000, Emin=-1_000_000)
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
@@ -151,8 +155,7 @@ def canonical_number(number: Decimal) -> str:
     """``10.10`` -> ``10.1``, ``1E+2`` -> ``100``, ``-0`` -> ``0``."""
     if number == 0:
         return "0"
-    text = format(number.normalize(), "f")
-    return text
+    return format(number.normalize(EXACT), "f")
 
 
 def _text(value: Any) -> str:
@@ -288,7 +291,12 @@ def normaliser(rule: ColumnRule) -> Normaliser:
         def number(value):
             result = _number(value)
             if quantum is not None:
-                result = result.quantize(quantum, rounding=ROUND_HALF_UP)
+                try:
+                    result = result.quantize(quantum, rounding=ROUND_HALF_UP, context=EXACT)
+                except InvalidOperation:
+                    raise _Refused(
+                        f"has too many digits to round to {rule.places} places"
+                    ) from None
             return result if keep_number else canonical_number(result)
 
         return reader(number)

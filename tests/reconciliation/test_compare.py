@@ -220,3 +220,17 @@ def test_report_cells_are_escaped_against_formulas():
         "mismatched,k,note,'@x,'+y",
         "missing_in_target,'=HYPERLINK(1),,,",
     ]
+
+
+def test_numbers_compare_exactly_beyond_28_digits():
+    assert not same(
+        "1234567890123456789012345678901", "1234567890123456789012345678902", type="number"
+    )
+    assert same(
+        "1234567890123456789012345678901.10", "1234567890123456789012345678901.1", type="number"
+    )
+    with pytest.raises(ComparisonError, match="too many digits to round to 0 places"):
+        comparison = StreamedComparison(
+            Plan.build(["id"], ["n"], normalisation={"n": {"type": "number", "places": 0}})
+        )
+        comparison.add("source", [(1, "1E+1000001")])
