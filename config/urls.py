@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("apps.catalog.urls")),
     path("", include("apps.testing.urls")),
     path("", include("apps.mappings.urls")),
+    path("", include("apps.reconciliation.urls")),
     path("accounts/", include("apps.accounts.urls")),
     path("api/v1/", include(("config.api_urls", "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -10,6 +10,7 @@ from apps.accounts.models import ApiToken
 from apps.catalog.models import ApiSpec, EndpointCheck
 from apps.core.models import AuditEntry
 from apps.mappings.models import FieldRule, LookupEntry, LookupTable, MappingSpec, MappingTest
+from apps.reconciliation.models import DataSource, ReconciliationJob, ReconciliationRun
 from apps.testing.models import (
     Defect,
     KnownFinding,
@@ -56,6 +57,15 @@ def catalog_objects(interface_a, environment, team_a, admin_user):
     mapping_test = MappingTest.objects.create(spec=mapping_spec, name="simple", source_payload={})
     lookup_table = LookupTable.objects.create(name="countries", owner_team=team_a)
     lookup_entry = LookupEntry.objects.create(table=lookup_table, key="Germany", value="DE")
+    data_source = DataSource.objects.create(owner_team=team_a, name="erp orders", kind="file")
+    recon_job = ReconciliationJob.objects.create(
+        interface=interface_a,
+        name="orders",
+        source=data_source,
+        target=data_source,
+        key_columns=["id"],
+    )
+    recon_run = ReconciliationRun.objects.create(job=recon_job)
     return {
         "interface": interface_a,
         "environment": environment,
@@ -76,6 +86,9 @@ def catalog_objects(interface_a, environment, team_a, admin_user):
         "mapping_test": mapping_test,
         "lookup_table": lookup_table,
         "lookup_entry": lookup_entry,
+        "data_source": data_source,
+        "recon_job": recon_job,
+        "recon_run": recon_run,
     }
 
 
@@ -106,6 +119,9 @@ def _api_path(template: str, objects: dict) -> str:
             "table_id": objects["lookup_table"].pk,
             "entry_id": objects["lookup_entry"].pk,
         },
+        "data-sources": {"id": objects["data_source"].pk},
+        "reconciliation-jobs": {"id": objects["recon_job"].pk},
+        "reconciliation-runs": {"id": objects["recon_run"].pk},
     }[resource]
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), template)
 
@@ -182,6 +198,9 @@ def _ui_path(route: str, objects: dict) -> str:
         "mapping-tests": objects["mapping_test"].pk,
         "lookup-tables": objects["lookup_table"].pk,
         "lookup-entries": objects["lookup_entry"].pk,
+        "data-sources": objects["data_source"].pk,
+        "reconciliation-jobs": objects["recon_job"].pk,
+        "reconciliation-runs": objects["recon_run"].pk,
     }
     path = "/" + route.lstrip("^").rstrip("$")
     path = path.replace("<slug:slug>", objects["team"].slug)
@@ -201,6 +220,7 @@ WRITE_VIEW_SUFFIXES = (
     "_revoke",
     "_record",
     "_import",
+    "_cancel",
 )
 # Browser POSTs that only read (a mapping's live preview, running its tests): open to
 # every signed-in reader, as their API twins are (READ_ONLY_POSTS).

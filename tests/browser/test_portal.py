@@ -151,11 +151,11 @@ def test_api_docs_render_offline(page, estate):
     page.wait_for_selector(".swagger-ui .opblock-tag")
     # Swagger UI renders the tags as they scroll into view.
     seen = set()
-    for _ in range(80):
+    for _ in range(400):
         seen.update(page.locator(".swagger-ui .opblock-tag").all_inner_texts())
         if {"interfaces", "mapping-specs", "users"} <= {name.strip() for name in seen}:
             break
-        page.mouse.wheel(0, 1500)
-        page.wait_for_timeout(100)
+        page.mouse.wheel(0, 500)
+        page.wait_for_timeout(50)
     assert {"interfaces", "mapping-specs", "users"} <= {name.strip() for name in seen}
     shot(page, "api-docs")
