@@ -336,5 +336,7 @@ PONTIS_TEST_CONCURRENCY = env_int("PONTIS_TEST_CONCURRENCY", 8)
 PONTIS_EVIDENCE_MAX_UPLOAD_BYTES = env_int("PONTIS_EVIDENCE_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 # Reconciliation reads: the statement timeout of every SQL read (in seconds), and
 # the only directory whose SQLite files a data source may name (they are read on the server).
+# The largest file a reconciliation file source may hold.
+PONTIS_MAX_UPLOAD_BYTES = env_int("PONTIS_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 PONTIS_RECON_STATEMENT_TIMEOUT_SECONDS = env_int("PONTIS_RECON_STATEMENT_TIMEOUT_SECONDS", 300)
 PONTIS_RECON_SQLITE_DIR = env_str("PONTIS_RECON_SQLITE_DIR", str(VAR_DIR / "datasets"))

@@ -14,9 +14,8 @@ shows the names of the fields that are set (``credential_fields_set``).
 
 from __future__ import annotations
 
-import hashlib
 import time
-from pathlib import Path, PurePath
+from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -58,15 +57,9 @@ from apps.testing.models import Phase, Severity
 
 MAX_WAIT_SECONDS = 120
 WAIT_POLL_SECONDS = 0.5
-DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
 TREND_DEFAULT_LIMIT = 30
 TREND_MAX_LIMIT = 200
 SIDES = ("source", "target")
-
-
-def max_file_bytes() -> int:
-    """PONTIS_MAX_UPLOAD_BYTES when set, else 50 MB (read per request: tests override it)."""
-    return int(getattr(settings, "PONTIS_MAX_UPLOAD_BYTES", DEFAULT_MAX_FILE_BYTES))
 
 
 # --------------------------------------------------------------------------------------
@@ -179,13 +172,10 @@ class DataSourceSerializer(serializers.ModelSerializer):
         validators = []
 
     def validate_file(self, upload):
-        limit = max_file_bytes()
-        if upload.size > limit:
-            raise serializers.ValidationError(
-                f"The file is {upload.size:,} bytes; the limit is {limit:,} bytes."
-            )
-        if len(PurePath(upload.name).name) > 200:
-            raise serializers.ValidationError("The file name is longer than 200 characters.")
+        try:
+            self.checked_file = services.check_upload(upload)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
         return upload
 
     def validate(self, attrs):
@@ -259,14 +249,7 @@ class DataSourceViewSet(ServiceErrorsMixin, HistoryMixin, viewsets.ModelViewSet)
         for name, value in values.items():
             setattr(source, name, value)
         if upload is not None:
-            digest = hashlib.sha256()
-            for chunk in upload.chunks():
-                digest.update(chunk)
-            upload.seek(0)
-            # Written to storage only when the row is saved: a refused change stores nothing.
-            source.file = upload
-            source.file_name = PurePath(upload.name).name
-            source.file_sha256 = digest.hexdigest()
+            services.attach_file(source, serializer.checked_file)
             problem = readers.dataset_problems(source, "", {})
             if problem:
                 raise serializers.ValidationError({"file": sentence(problem)})

@@ -5,16 +5,10 @@ rest (field by field) and save."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import dataclass
-from pathlib import PurePath
 
 from django import forms
-from django.conf import settings
-from django.core.exceptions import SuspiciousFileOperation
-from django.core.files.uploadedfile import UploadedFile
-from django.utils.text import get_valid_filename
+from django.core.exceptions import ValidationError
 
 from apps.accounts.models import Team
 from apps.catalog.models import Endpoint
@@ -22,50 +16,6 @@ from apps.mappings.models import MappingSpec, SpecStatus
 from apps.reconciliation import compare, services
 from apps.reconciliation.models import DataSource, ReconciliationJob, SourceKind
 from apps.testing.models import Phase, Severity
-
-# The largest file a file source may hold (the same setting as the REST API's uploads);
-# big exports belong in a database source.
-DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
-FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx")
-MAX_FILE_NAME_CHARS = 200
-
-
-def max_file_bytes() -> int:
-    return int(getattr(settings, "PONTIS_MAX_UPLOAD_BYTES", DEFAULT_MAX_FILE_BYTES))
-
-
-def human_size(size: int) -> str:
-    if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):g} MB"
-    if size >= 1024:
-        return f"{size / 1024:g} KB"
-    return f"{size} bytes"
-
-
-# --------------------------------------------------------------------------------------
-# Data sources
-# --------------------------------------------------------------------------------------
-
-
-@dataclass
-class CheckedFile:
-    """An upload that was measured and hashed before anything is stored."""
-
-    upload: UploadedFile
-    name: str
-    sha256: str
-    size: int
-
-
-def _safe_name(raw: str) -> str:
-    try:
-        name = get_valid_filename(PurePath(raw.replace("\\", "/")).name)
-    except SuspiciousFileOperation:
-        name = "data.csv"
-    if len(name) > MAX_FILE_NAME_CHARS:
-        suffix = PurePath(name).suffix[:10]
-        name = name[: MAX_FILE_NAME_CHARS - len(suffix)] + suffix
-    return name
 
 
 class DataSourceForm(forms.ModelForm):
@@ -102,7 +52,7 @@ class DataSourceForm(forms.ModelForm):
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
-        self.checked_file: CheckedFile | None = None
+        self.checked_file: services.CheckedFile | None = None
         teams = Team.objects.order_by("name")
         endpoints = Endpoint.objects.select_related("interface", "environment").order_by(
             "interface__code", "environment__position"
@@ -131,27 +81,10 @@ class DataSourceForm(forms.ModelForm):
         upload = self.cleaned_data.get("upload")
         if not upload:
             return None
-        name = _safe_name(upload.name or "")
-        suffix = PurePath(name.lower()).suffix
-        if suffix not in FILE_SUFFIXES:
-            raise forms.ValidationError(
-                f"{name}: only CSV (.csv, .tsv, .txt) and XLSX (.xlsx) files can be read."
-            )
-        limit = max_file_bytes()
-        digest = hashlib.sha256()
-        size = 0
-        for chunk in upload.chunks():
-            size += len(chunk)
-            if size > limit:
-                raise forms.ValidationError(
-                    f"{name} is larger than the limit of {human_size(limit)}; "
-                    "read large exports from a database source instead."
-                )
-            digest.update(chunk)
-        if size == 0:
-            raise forms.ValidationError(f"{name} is empty.")
-        upload.seek(0)
-        self.checked_file = CheckedFile(upload, name, digest.hexdigest(), size)
+        try:
+            self.checked_file = services.check_upload(upload)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from None
         return upload
 
     def clean(self):

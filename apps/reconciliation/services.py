@@ -4,12 +4,18 @@ raises ValidationError (field -> messages) and changes nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import PurePath
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, SuspiciousFileOperation, ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 
 from apps.accounts import policy
 from apps.core import audit, jobs
@@ -47,6 +53,77 @@ class RunAlreadyActive(Exception):
 # --------------------------------------------------------------------------------------
 # Data sources
 # --------------------------------------------------------------------------------------
+
+
+# --------------------------------------------------------------------------------------
+# Uploaded files
+# --------------------------------------------------------------------------------------
+
+FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx")
+MAX_FILE_NAME_CHARS = 200
+
+
+def human_size(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):g} MB"
+    if size >= 1024:
+        return f"{size / 1024:g} KB"
+    return f"{size} bytes"
+
+
+@dataclass
+class CheckedFile:
+    """An upload that was measured and hashed before anything is stored."""
+
+    upload: UploadedFile
+    name: str
+    sha256: str
+    size: int
+
+
+def _safe_name(raw: str) -> str:
+    try:
+        name = get_valid_filename(PurePath(raw.replace("\\", "/")).name)
+    except SuspiciousFileOperation:
+        name = "data.csv"
+    if len(name) > MAX_FILE_NAME_CHARS:
+        suffix = PurePath(name).suffix[:10]
+        name = name[: MAX_FILE_NAME_CHARS - len(suffix)] + suffix
+    return name
+
+
+def check_upload(upload: UploadedFile) -> CheckedFile:
+    """Checks a file source's upload (kind by name, size within PONTIS_MAX_UPLOAD_BYTES, not
+    empty) and hashes it while reading, before anything is stored; ValidationError says why."""
+    name = _safe_name(upload.name or "")
+    if PurePath(name.lower()).suffix not in FILE_SUFFIXES:
+        raise ValidationError(
+            f"{name}: only CSV (.csv, .tsv, .txt) and XLSX (.xlsx) files can be read."
+        )
+    limit = settings.PONTIS_MAX_UPLOAD_BYTES
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in upload.chunks():
+        size += len(chunk)
+        if size > limit:
+            raise ValidationError(
+                f"{name} is larger than the limit of {human_size(limit)}; "
+                "read large exports from a database source instead."
+            )
+        digest.update(chunk)
+    if size == 0:
+        raise ValidationError(f"{name} is empty.")
+    upload.seek(0)
+    return CheckedFile(upload, name, digest.hexdigest(), size)
+
+
+def attach_file(source: DataSource, checked: CheckedFile) -> None:
+    """Gives a file source its checked upload; it is written to storage when the source is
+    saved, so a refused save stores nothing."""
+    checked.upload.name = checked.name
+    source.file = checked.upload
+    source.file_name = checked.name
+    source.file_sha256 = checked.sha256
 
 
 def source_problems(source: DataSource) -> dict[str, str]:
@@ -104,7 +181,10 @@ def delete_data_source(actor, source: DataSource) -> None:
         raise ValidationError(
             f"{source} is read by {', '.join(names[:5])}; change those jobs first."
         )
+    file_name, storage = source.file.name, source.file.storage
     audit.delete_with_audit(actor, source)
+    if file_name:
+        transaction.on_commit(lambda: storage.delete(file_name))
 
 
 def test_connection(actor, source: DataSource) -> str:

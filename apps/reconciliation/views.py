@@ -166,11 +166,7 @@ class SourceFormMixin(WriteAccessMixin, LiveValidationMixin):
         previous_file = DataSource.objects.get(pk=source.pk).file.name if source.pk else ""
         checked = form.checked_file
         if checked is not None:
-            # Written to storage only when the row is saved: a refused save stores nothing.
-            checked.upload.name = checked.name
-            source.file = checked.upload
-            source.file_name = checked.name
-            source.file_sha256 = checked.sha256
+            services.attach_file(source, checked)
         try:
             self.object = services.save_data_source(self.request.user, source, form.credentials())
         except ValidationError as exc:
@@ -228,15 +224,11 @@ class SourceDelete(WriteAccessMixin, DetailView):
 
     def post(self, request, *args, **kwargs):
         source = self.get_object()
-        file_name = source.file.name
-        storage = source.file.storage
         try:
             services.delete_data_source(request.user, source)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             return redirect(source.get_absolute_url())
-        if file_name:
-            transaction.on_commit(lambda: storage.delete(file_name))
         messages.success(request, f"Deleted data source {source.name}.")
         return redirect("reconciliation:source_list")
 
