@@ -15,6 +15,7 @@ from django.urls import reverse
 from apps.accounts.models import Team
 from apps.accounts.policy import PolicyQuerySet
 from apps.catalog.models import Endpoint, Interface
+from apps.core.fields import OrderedJSONField
 from apps.core.models import EncryptedCredentialsMixin, JobRun, TimeStampedModel
 
 
@@ -120,18 +121,18 @@ class ReconciliationJob(TimeStampedModel):
 
     source = models.ForeignKey(DataSource, on_delete=models.PROTECT, related_name="+")
     source_dataset = models.TextField(blank=True)
-    source_options = models.JSONField(default=dict, blank=True)
+    source_options = OrderedJSONField(default=dict, blank=True)
     target = models.ForeignKey(DataSource, on_delete=models.PROTECT, related_name="+")
     target_dataset = models.TextField(blank=True)
-    target_options = models.JSONField(default=dict, blank=True)
+    target_options = OrderedJSONField(default=dict, blank=True)
 
     key_columns = models.JSONField(default=list)
     compare_columns = models.JSONField(default=list, blank=True)
-    column_mapping = models.JSONField(default=dict, blank=True)
+    column_mapping = OrderedJSONField(default=dict, blank=True)
     mapping_spec = models.ForeignKey(
         "mappings.MappingSpec", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    normalisation = models.JSONField(default=dict, blank=True)
+    normalisation = OrderedJSONField(default=dict, blank=True)
 
     window = models.CharField(max_length=10, choices=Window.choices, blank=True)
     window_source_column = models.CharField(max_length=200, blank=True)
