@@ -214,7 +214,7 @@ def _date(value: Any) -> date:
         if len(text) == 10:
             return date.fromisoformat(text)
         return _instant(datetime.fromisoformat(text)).date()
-    except ValueError:
+    except (ValueError, OverflowError):
         raise _Refused("is not an ISO date") from None
 
 
@@ -226,7 +226,7 @@ def _datetime(value: Any) -> datetime:
     text = str(value).strip()
     try:
         return _instant(datetime.fromisoformat(text))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise _Refused("is not an ISO date-time") from None
 
 

@@ -184,9 +184,12 @@ def _side_window(job, side: str, bounds):
 
 
 def _compare_streamed(job, plan, bounds, report, progress) -> compare.Outcome:
-    from apps.reconciliation import readers
+    """Each side read the fastest way its reader allows (PostgreSQL through COPY, CSV files
+    through polars, other sources in batches of rows) into the vectorised comparison, which
+    answers what compare.StreamedComparison answers."""
+    from apps.reconciliation import readers, vectorised
 
-    comparison = compare.StreamedComparison(plan)
+    comparison = vectorised.VectorisedComparison(plan)
     read = 0
     for side in compare.SIDES:
         source = job.source if side == "source" else job.target
@@ -199,8 +202,8 @@ def _compare_streamed(job, plan, bounds, report, progress) -> compare.Outcome:
             plan.side_columns(side),
             window=_side_window(job, side, bounds),
         ) as rows:
-            for batch in rows.batches(BATCH_ROWS):
-                read += comparison.add(side, batch)
+            for _added in vectorised.read_side(comparison, side, rows, BATCH_ROWS):
+                read = comparison.outcome.source_rows + comparison.outcome.target_rows
                 progress(
                     f"Reading the {side}: {read:,} rows",
                     read,

@@ -234,3 +234,10 @@ def test_numbers_compare_exactly_beyond_28_digits():
             Plan.build(["id"], ["n"], normalisation={"n": {"type": "number", "places": 0}})
         )
         comparison.add("source", [(1, "1E+1000001")])
+
+
+def test_an_instant_beyond_the_calendar_is_refused_not_a_crash():
+    plan = Plan.build(["id"], ["at"], normalisation={"at": {"type": "datetime"}})
+    comparison = StreamedComparison(plan)
+    with pytest.raises(ComparisonError, match="is not an ISO date-time"):
+        comparison.add("source", [(1, "9999-12-31T23:00:00-01:00")])
