@@ -14,7 +14,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 
 # One module per benchmark: bench/<name>.py, writing bench/results/<name>.json.
-BENCHMARKS = ["catalog", "contract_tests", "mappings"]
+BENCHMARKS = ["catalog", "contract_tests", "mappings", "reconciliation"]
 
 
 def main(names: list[str]) -> int:
