@@ -616,25 +616,8 @@ class TrendPointSerializer(serializers.ModelSerializer):
         ]
 
 
-# The columns a trend point reads (TrendPointSerializer's fields).
-TREND_FIELDS = [
-    "id",
-    "status",
-    "scheduled",
-    "accuracy",
-    "accuracy_target",
-    "met_target",
-    "source_rows",
-    "target_rows",
-    "matched",
-    "mismatched",
-    "missing_in_target",
-    "unexpected_in_target",
-    "duplicates",
-    "created_at",
-    "started_at",
-    "finished_at",
-]
+# The columns a trend point reads: TrendPointSerializer's fields ("run" is the id).
+TREND_FIELDS = ["id" if name == "run" else name for name in TrendPointSerializer.Meta.fields]
 
 
 class ReconciliationJobFilter(filters.FilterSet):

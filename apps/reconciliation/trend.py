@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from apps.core.charts import PlotArea
 from apps.core.models import JobStatus
 from apps.reconciliation.models import ReconciliationJob, ReconciliationRun
 from apps.testing.trend import COLOURS
@@ -64,7 +65,10 @@ class ChartPoint:
 
 
 @dataclass
-class AccuracyChart:
+class AccuracyChart(PlotArea):
+    WIDTH, HEIGHT = WIDTH, HEIGHT
+    LEFT, RIGHT, TOP, BOTTOM = LEFT, RIGHT, TOP, BOTTOM
+
     points: list[ChartPoint] = field(default_factory=list)
     floor: Decimal = Decimal(0)
     target: Decimal | None = None
@@ -75,10 +79,6 @@ class AccuracyChart:
         span = HUNDRED - self.floor
         share = (min(max(value, self.floor), HUNDRED) - self.floor) / span if span else 1
         return round(TOP + (1 - float(share)) * (HEIGHT - TOP - BOTTOM), 1)
-
-    @property
-    def line(self) -> str:
-        return " ".join(f"{p.x},{p.y}" for p in self.points if p.tone != "none")
 
     @property
     def y_ticks(self) -> list[tuple[float, str]]:
@@ -95,38 +95,6 @@ class AccuracyChart:
     @property
     def target_text(self) -> str:
         return "" if self.target is None else percent_text(self.target)
-
-    @property
-    def plot_left(self) -> int:
-        return LEFT
-
-    @property
-    def plot_right(self) -> int:
-        return WIDTH - RIGHT
-
-    @property
-    def plot_top(self) -> int:
-        return TOP
-
-    @property
-    def plot_center(self) -> float:
-        return (LEFT + WIDTH - RIGHT) / 2
-
-    @property
-    def plot_bottom(self) -> int:
-        return HEIGHT - BOTTOM
-
-    @property
-    def label_y(self) -> int:
-        return HEIGHT - 10
-
-    @property
-    def first(self) -> ChartPoint | None:
-        return self.points[0] if self.points else None
-
-    @property
-    def last(self) -> ChartPoint | None:
-        return self.points[-1] if self.points else None
 
 
 def percent_text(value: Decimal) -> str:

@@ -13,6 +13,7 @@ from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 
 from apps.catalog.models import Environment, Interface
+from apps.core.charts import PlotArea
 from apps.core.models import FINISHED_JOB_STATUSES
 from apps.testing.models import TestRun
 
@@ -66,52 +67,18 @@ class ChartPoint:
 
 
 @dataclass
-class TrendChart:
+class TrendChart(PlotArea):
+    WIDTH, HEIGHT = WIDTH, HEIGHT
+    LEFT, RIGHT, TOP, BOTTOM = LEFT, RIGHT, TOP, BOTTOM
+
     environment: Environment
     points: list[ChartPoint] = field(default_factory=list)
     width: int = WIDTH
     height: int = HEIGHT
 
     @property
-    def line(self) -> str:
-        """The SVG polyline through the runs that have a pass rate."""
-        return " ".join(f"{p.x},{p.y}" for p in self.points if p.tone != "none")
-
-    @property
     def y_ticks(self) -> list[tuple[float, int]]:
         return [(_y(percent / 100), percent) for percent in Y_TICKS]
-
-    @property
-    def plot_left(self) -> int:
-        return LEFT
-
-    @property
-    def plot_right(self) -> int:
-        return WIDTH - RIGHT
-
-    @property
-    def plot_top(self) -> int:
-        return TOP
-
-    @property
-    def plot_center(self) -> float:
-        return (LEFT + WIDTH - RIGHT) / 2
-
-    @property
-    def plot_bottom(self) -> int:
-        return HEIGHT - BOTTOM
-
-    @property
-    def label_y(self) -> int:
-        return HEIGHT - 10
-
-    @property
-    def first(self) -> ChartPoint | None:
-        return self.points[0] if self.points else None
-
-    @property
-    def last(self) -> ChartPoint | None:
-        return self.points[-1] if self.points else None
 
 
 def _finished_automated_runs(interface: Interface):
