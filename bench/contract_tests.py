@@ -22,8 +22,10 @@
    mean the server, not the client, set the pace.
 
 ``python bench/contract_tests.py --profile cprofile`` instead profiles one Pontis run of 1,000
-small cases (cProfile in every thread) and prints where the time goes; ``--profile plain`` runs
-the same without a profiler, for a sampling profiler (py-spy) outside.
+small cases (``--size large`` for 50 KB bodies, ``PONTIS_BENCH_PROFILE_CASES`` for another
+count; cProfile in the run's thread and in the thread of its event loop) and prints where the
+time goes; ``--profile plain`` runs the same without a profiler, for a sampling profiler
+(py-spy) outside.
 
 Run it with ``make bench`` (all benchmarks), ``.venv/bin/python bench/run.py contract_tests`` or
 ``.venv/bin/python bench/contract_tests.py``. It writes ``bench/results/contract_tests.json``.
@@ -62,7 +64,7 @@ PURE_PYTHON_REQUESTS = {"small": 1000, "large": 200}
 SCHEMATHESIS_EXAMPLES = int(os.environ.get("PONTIS_BENCH_SCHEMATHESIS_EXAMPLES", "500"))
 SCHEMATHESIS_SEED = 1
 WARMUP_CASES = 50
-PROFILE_CASES = 1000
+PROFILE_CASES = int(os.environ.get("PONTIS_BENCH_PROFILE_CASES", "1000"))
 WORKER_TAGS = ("worker-1", "worker-2")  # the 2-worker measurement runs one tag per process
 BEARER_TOKEN = "bench-contract-token-7d1f0c2a9e"  # noqa: S105 - a dummy credential, masked in evidence
 
@@ -768,7 +770,8 @@ def results_document(database, notes, dataset: Dataset, banner: str, figures) ->
             "passes": PASSES,
             "value": "median of the per-pass rates",
             "pontis_1": "jobs.execute(TestRun, id, runner.run_suite) in the benchmark process "
-            f"(PONTIS_TEST_CONCURRENCY={settings.PONTIS_TEST_CONCURRENCY} threads); timed from "
+            f"(PONTIS_TEST_CONCURRENCY={settings.PONTIS_TEST_CONCURRENCY} cases in flight on the "
+            "run's event loop, results written in batches by the run's thread); timed from "
             "claim to finish, results checked afterwards (all passed, evidence masked)",
             "pontis_2": "the same cases in two runs (by tag), one per spawned worker process, "
             "started together once both had set Django up; wall time until both finished",
@@ -809,10 +812,17 @@ def print_report(dataset: Dataset, banner: str, figures: list[dict]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
+        "--size",
+        choices=list(SIZES),
+        default="small",
+        help="the body size of the --profile run (default small)",
+    )
+    parser.add_argument(
         "--profile",
         choices=["cprofile", "plain"],
         help=f"instead of benchmarking, one Pontis run of {PROFILE_CASES:,} small cases: under "
-        "cProfile (every thread), or plain, for an outside sampler such as py-spy",
+        "cProfile (the run's thread and its event loop's), or plain, for an outside sampler "
+        "such as py-spy",
     )
     arguments = parser.parse_args()
     work_dir = Path(tempfile.mkdtemp(prefix="pontis-bench-contract-"))
@@ -829,7 +839,9 @@ def main() -> int:
         server = ApiServer()
         print(f"Benchmark API: {server.banner}, at {server.base_url}")
         if arguments.profile:
-            return profile(server, with_cprofile=arguments.profile == "cprofile")
+            return profile(
+                server, with_cprofile=arguments.profile == "cprofile", size=arguments.size
+            )
         dataset = seed(server)
         print(f"Seeded {CASES:,} cases per body size in {dataset.seed_seconds:.1f} s.")
         warm_up(dataset)
@@ -854,9 +866,9 @@ def main() -> int:
 # ---------------------------------------------------------------- profile
 
 
-def profile(server: ApiServer, *, with_cprofile: bool) -> int:
-    """One run of ``PROFILE_CASES`` small cases; with cProfile in the run's thread and in every
-    case thread, printing the functions that take the most time in each.
+def profile(server: ApiServer, *, with_cprofile: bool, size: str = "small") -> int:
+    """One run of ``PROFILE_CASES`` cases of one size; with cProfile in the run's thread and in
+    the thread of its event loop, printing the functions that take the most time in each.
 
     ``with_cprofile=False`` runs the same without a profiler, for a sampling profiler outside
     (``py-spy record --gil … -- python bench/contract_tests.py --profile plain``).
@@ -869,34 +881,29 @@ def profile(server: ApiServer, *, with_cprofile: bool) -> int:
     CASES = max(CASES, PROFILE_CASES + WARMUP_CASES)
     dataset = seed(server)
     warm_up(dataset)
-    run = new_run(dataset, "small", case_ids=dataset.case_ids["small"][-PROFILE_CASES:])
+    run = new_run(dataset, size, case_ids=dataset.case_ids[size][-PROFILE_CASES:])
     if not with_cprofile:
         watch = Stopwatch(server)
         watch.start()
         jobs.execute(TestRun, run.pk, runner.run_suite)
         sample = watch.stop(PROFILE_CASES)
         check_run(run.pk, PROFILE_CASES)
-        print(f"\n{PROFILE_CASES:,} small cases in {sample.seconds:.2f} s ({sample.rate:,.0f}/s).")
+        print(f"\n{PROFILE_CASES:,} {size} cases in {sample.seconds:.2f} s ({sample.rate:,.0f}/s).")
         return 0
 
-    # cProfile only sees the thread that enables it: one profile per case thread, added up.
-    case_profiles = []
-    lock = threading.Lock()
-    local = threading.local()
-    original = runner.execute_case
+    # cProfile only sees the thread that enables it: one for the run's thread, one for the
+    # thread whose event loop sends the cases.
+    sender = cProfile.Profile()
+    original = runner.SuiteSender._run
 
-    def profiled_execute_case(*args, **kwargs):
-        if not hasattr(local, "profile"):
-            local.profile = cProfile.Profile()
-            with lock:
-                case_profiles.append(local.profile)
-        local.profile.enable()
+    def profiled_run(self):
+        sender.enable()
         try:
-            return original(*args, **kwargs)
+            return original(self)
         finally:
-            local.profile.disable()
+            sender.disable()
 
-    runner.execute_case = profiled_execute_case
+    runner.SuiteSender._run = profiled_run
     writer = cProfile.Profile()
     try:
         started = time.perf_counter()
@@ -905,21 +912,20 @@ def profile(server: ApiServer, *, with_cprofile: bool) -> int:
         writer.disable()
         seconds = time.perf_counter() - started
     finally:
-        runner.execute_case = original
+        runner.SuiteSender._run = original
     check_run(run.pk, PROFILE_CASES)
     print(
-        f"\n{PROFILE_CASES:,} small cases in {seconds:.2f} s ({PROFILE_CASES / seconds:,.0f} "
-        "cases/s) under cProfile, which slows Python calls down: compare shares, not times. "
-        "Times are wall time: in the case threads they include waiting for the GIL."
+        f"\n{PROFILE_CASES:,} {size} cases in {seconds:.2f} s ({PROFILE_CASES / seconds:,.0f} "
+        "cases/s) under cProfile, which slows Python calls down: compare shares, not times."
     )
     for title, profiles in (
         ("The run's thread (run_suite: selecting cases, recording results, heartbeats)", [writer]),
-        (f"The {len(case_profiles)} case threads (execute_case), added up", case_profiles),
+        ("The sending thread (the event loop: requests, checks, masking)", [sender]),
     ):
         for order in ("tottime", "cumulative"):
             text = io.StringIO()
             stats = pstats.Stats(*profiles, stream=text)
-            stats.strip_dirs().sort_stats(order).print_stats(25)
+            stats.strip_dirs().sort_stats(order).print_stats(30)
             print(f"\n== {title}, by {order}\n")
             print(text.getvalue().split("\n", 4)[-1].rstrip())
     return 0

@@ -331,7 +331,7 @@ PONTIS_TEST_MAX_DEFERRALS = env_int("PONTIS_TEST_MAX_DEFERRALS", 3)
 # before the rest of the run stops calling it.
 PONTIS_TEST_CIRCUIT_THRESHOLD = env_int("PONTIS_TEST_CIRCUIT_THRESHOLD", 5)
 # Test cases of one run sent at the same time (each endpoint's rate limit still applies).
-PONTIS_TEST_CONCURRENCY = env_int("PONTIS_TEST_CONCURRENCY", 8)
+PONTIS_TEST_CONCURRENCY = env_int("PONTIS_TEST_CONCURRENCY", 16)
 # The largest evidence file a tester may attach to a manual result (at most 10 files per result).
 PONTIS_EVIDENCE_MAX_UPLOAD_BYTES = env_int("PONTIS_EVIDENCE_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 # Reconciliation reads: the statement timeout of every SQL read (in seconds), and

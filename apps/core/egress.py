@@ -624,24 +624,29 @@ def _resolve(target: _Target, allowlist: Allowlist) -> list[IPAddress]:
     """Resolves the target once and checks every address; returns them in order."""
     if target.literal_ip is not None:
         return [target.literal_ip]
+    return resolve_checked(target.host, target.port, allowlist)
+
+
+def resolve_checked(host: str, port: int, allowlist: Allowlist) -> list[IPAddress]:
+    """Resolves a host name once and checks every address; returns them in order."""
     try:
-        answers = resolve_host(target.host, target.port)
+        answers = resolve_host(host, port)
     except socket.gaierror as exc:
         permanent = exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None))
         raise EgressConnectionError(
-            f"could not resolve {target.host}: {exc.strerror or exc}", permanent=permanent
+            f"could not resolve {host}: {exc.strerror or exc}", permanent=permanent
         )
     except OSError as exc:
-        raise EgressConnectionError(f"could not resolve {target.host}: {exc}")
+        raise EgressConnectionError(f"could not resolve {host}: {exc}")
     if not answers:
-        raise EgressConnectionError(f"could not resolve {target.host}: no addresses")
+        raise EgressConnectionError(f"could not resolve {host}: no addresses")
     addresses = []
     for answer in answers:
         try:
             ip = ipaddress.ip_address(answer)
         except ValueError:
-            raise EgressRefused(f"refused: the resolver returned {answer!r} for {target.host}")
-        _check_address(ip, target.host, allowlist)
+            raise EgressRefused(f"refused: the resolver returned {answer!r} for {host}")
+        _check_address(ip, host, allowlist)
         addresses.append(ip)
     return addresses
 
@@ -990,31 +995,13 @@ def request(
     by default each exchange opens its own and sends ``Connection: close``.
     """
     rules = _rules(allowlist)
-    if connect_timeout is None:
-        connect_timeout = float(_setting("PONTIS_EGRESS_CONNECT_TIMEOUT", 5.0))
-    if read_timeout is None:
-        read_timeout = float(_setting("PONTIS_EGRESS_READ_TIMEOUT", 30.0))
-    if total_timeout is None:
-        total_timeout = float(_setting("PONTIS_EGRESS_TOTAL_TIMEOUT", 60.0))
-    if max_bytes is None:
-        max_bytes = int(_setting("PONTIS_EGRESS_MAX_RESPONSE_BYTES", 10 * 1024 * 1024))
-    max_redirects = int(_setting("PONTIS_EGRESS_MAX_REDIRECTS", 5))
-
-    method = str(method).upper()
-    if not _METHOD.fullmatch(method):
-        raise EgressError(f"{method!r} is not a valid HTTP method", permanent=True)
+    limits = Limits.of(connect_timeout, read_timeout, total_timeout, max_bytes)
+    method = _checked_method(method)
     payload = body.encode("utf-8") if isinstance(body, str) else body
-    send_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}
-    for name, value in (headers or {}).items():
-        if name.lower() not in ("host", "accept-encoding", "connection"):
-            send_headers[name] = value
-    if correlation_id:
-        send_headers[CORRELATION_HEADER] = correlation_id
-    if not keep_alive:
-        send_headers["Connection"] = "close"
+    send_headers = _send_headers(headers, correlation_id, keep_alive=keep_alive)
 
     started = time.monotonic()
-    deadline = _Deadline(total_timeout)
+    deadline = _Deadline(limits.total)
     redirects: list[str] = []
     current_url = url
     try:
@@ -1028,87 +1015,188 @@ def request(
                 method,
                 send_headers,
                 payload,
-                connect_timeout=connect_timeout,
-                read_timeout=read_timeout,
+                connect_timeout=limits.connect,
+                read_timeout=limits.read,
                 ca_bundle=ca_bundle,
                 deadline=deadline,
                 keep_alive=keep_alive,
             )
             try:
-                location = response.headers.get("location")
-                if follow_redirects and response.status in REDIRECT_STATUSES and location:
-                    if len(redirects) >= max_redirects:
-                        raise EgressError(
-                            f"too many redirects (more than {max_redirects}) from {target.host}",
-                            permanent=True,
-                        )
-                    next_url = urljoin(current_url, location)
-                    next_target = _parse_url(next_url)
-                    if next_target.origin != target.origin:
-                        for name in list(send_headers):
-                            if name.lower() in CREDENTIAL_HEADERS:
-                                del send_headers[name]
-                    becomes_get = (response.status == 303 and method != "HEAD") or (
-                        response.status in (301, 302) and method == "POST"
-                    )
-                    if becomes_get:
-                        method, payload = "GET", None
-                        for name in list(send_headers):
-                            if name.lower() in BODY_HEADERS:
-                                del send_headers[name]
-                    if logger.isEnabledFor(logging.INFO):
-                        logger.info(
-                            "egress redirect %s %s://%s%s -> %s",
-                            response.status,
-                            target.scheme,
-                            target.host_header,
-                            target.path.split("?", 1)[0],
-                            next_target.host_header,
-                        )
-                    redirects.append(current_url)
-                    current_url = next_url
+                hop = follow_redirects and _redirect(
+                    response.status,
+                    response.headers.get("location"),
+                    method,
+                    payload,
+                    send_headers,
+                    current_url,
+                    target,
+                    redirects,
+                    limits.max_redirects,
+                )
+                if hop:
+                    method, payload, current_url = hop
                     continue
-                content, truncated = _read_body(response, target, max_bytes, deadline, read_timeout)
+                content, truncated = _read_body(
+                    response, target, limits.max_bytes, deadline, limits.read
+                )
                 if keep_alive and _reusable(conn, response, truncated) and deadline.release():
                     _idle_connections.keep(_pool_key(target, peer, ca_bundle), conn)
                     conn = None
             finally:
                 if conn is not None:
                     conn.close()
-            elapsed_ms = (time.monotonic() - started) * 1000
-            if logger.isEnabledFor(logging.INFO):  # the audit line; its arguments cost too
-                logger.info(
-                    "egress %s %s://%s%s -> %s, %d bytes%s in %.0f ms",
-                    method,
-                    target.scheme,
-                    target.host_header,
-                    target.path.split("?", 1)[0],
-                    response.status,
-                    len(content),
-                    " (truncated)" if truncated else "",
-                    elapsed_ms,
-                )
-            raw_headers = list(response.headers.items())
-            merged: dict[str, str] = {}
-            for name, value in raw_headers:
-                key = name.lower()
-                merged[key] = f"{merged[key]}, {value}" if key in merged else value
-            return EgressResponse(
-                status=response.status,
-                headers=merged,
-                body=content,
-                truncated=truncated,
-                elapsed_ms=elapsed_ms,
-                url=target.url,
-                redirects=redirects,
-                peer_address=str(peer),
-                raw_headers=raw_headers,
+            return _response(
+                method,
+                target,
+                response.status,
+                list(response.headers.items()),
+                content,
+                truncated,
+                started,
+                redirects,
+                peer,
             )
     except EgressError as exc:
         logger.warning("egress %s failed: %s", method, exc.message)
         raise
     finally:
         deadline.cancel()
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The time and size limits of one exchange, defaults from the PONTIS_EGRESS_* settings."""
+
+    connect: float
+    read: float
+    total: float
+    max_bytes: int
+    max_redirects: int
+
+    @classmethod
+    def of(cls, connect=None, read=None, total=None, max_bytes=None) -> Limits:
+        def given(value, name, default):
+            return value if value is not None else _setting(name, default)
+
+        return cls(
+            connect=float(given(connect, "PONTIS_EGRESS_CONNECT_TIMEOUT", 5.0)),
+            read=float(given(read, "PONTIS_EGRESS_READ_TIMEOUT", 30.0)),
+            total=float(given(total, "PONTIS_EGRESS_TOTAL_TIMEOUT", 60.0)),
+            max_bytes=int(given(max_bytes, "PONTIS_EGRESS_MAX_RESPONSE_BYTES", 10 * 1024 * 1024)),
+            max_redirects=int(_setting("PONTIS_EGRESS_MAX_REDIRECTS", 5)),
+        )
+
+
+def _checked_method(method: str) -> str:
+    method = str(method).upper()
+    if not _METHOD.fullmatch(method):
+        raise EgressError(f"{method!r} is not a valid HTTP method", permanent=True)
+    return method
+
+
+def _send_headers(headers, correlation_id: str | None, *, keep_alive: bool) -> dict[str, str]:
+    """The headers sent: the caller's, less those the door owns, plus its own."""
+    send_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}
+    for name, value in (headers or {}).items():
+        if name.lower() not in ("host", "accept-encoding", "connection"):
+            send_headers[name] = value
+    if correlation_id:
+        send_headers[CORRELATION_HEADER] = correlation_id
+    if not keep_alive:
+        send_headers["Connection"] = "close"
+    return send_headers
+
+
+def _redirect(
+    status: int,
+    location: str | None,
+    method: str,
+    payload: bytes | None,
+    send_headers: dict[str, str],
+    current_url: str,
+    target: _Target,
+    redirects: list[str],
+    max_redirects: int,
+) -> tuple[str, bytes | None, str] | None:
+    """The next hop (method, payload, URL) when the response is a redirect to follow, or None.
+
+    Drops credential headers when the redirect leaves the origin and body headers when it
+    turns into a GET (both in ``send_headers``); adds ``current_url`` to ``redirects``.
+    """
+    if status not in REDIRECT_STATUSES or not location:
+        return None
+    if len(redirects) >= max_redirects:
+        raise EgressError(
+            f"too many redirects (more than {max_redirects}) from {target.host}",
+            permanent=True,
+        )
+    next_url = urljoin(current_url, location)
+    next_target = _parse_url(next_url)
+    if next_target.origin != target.origin:
+        for name in list(send_headers):
+            if name.lower() in CREDENTIAL_HEADERS:
+                del send_headers[name]
+    becomes_get = (status == 303 and method != "HEAD") or (
+        status in (301, 302) and method == "POST"
+    )
+    if becomes_get:
+        method, payload = "GET", None
+        for name in list(send_headers):
+            if name.lower() in BODY_HEADERS:
+                del send_headers[name]
+    if logger.isEnabledFor(logging.INFO):
+        logger.info(
+            "egress redirect %s %s://%s%s -> %s",
+            status,
+            target.scheme,
+            target.host_header,
+            target.path.split("?", 1)[0],
+            next_target.host_header,
+        )
+    redirects.append(current_url)
+    return method, payload, next_url
+
+
+def _response(
+    method: str,
+    target: _Target,
+    status: int,
+    raw_headers: list[tuple[str, str]],
+    content: bytes,
+    truncated: bool,
+    started: float,
+    redirects: list[str],
+    peer,
+) -> EgressResponse:
+    """The EgressResponse of a finished exchange, logged as the audit line."""
+    elapsed_ms = (time.monotonic() - started) * 1000
+    if logger.isEnabledFor(logging.INFO):  # the audit line; its arguments cost too
+        logger.info(
+            "egress %s %s://%s%s -> %s, %d bytes%s in %.0f ms",
+            method,
+            target.scheme,
+            target.host_header,
+            target.path.split("?", 1)[0],
+            status,
+            len(content),
+            " (truncated)" if truncated else "",
+            elapsed_ms,
+        )
+    merged: dict[str, str] = {}
+    for name, value in raw_headers:
+        key = name.lower()
+        merged[key] = f"{merged[key]}, {value}" if key in merged else value
+    return EgressResponse(
+        status=status,
+        headers=merged,
+        body=content,
+        truncated=truncated,
+        elapsed_ms=elapsed_ms,
+        url=target.url,
+        redirects=redirects,
+        peer_address=str(peer),
+        raw_headers=raw_headers,
+    )
 
 
 def _send(
@@ -1423,6 +1511,21 @@ class RateLimiter:
         max_wait: float = 30.0,
     ) -> float:
         """Blocks until a request to ``key`` is allowed; returns the seconds waited."""
+        wait = self.reserve(key, rate_per_second, burst=burst, max_wait=max_wait)
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def reserve(
+        self,
+        key: str,
+        rate_per_second: float,
+        *,
+        burst: float | None = None,
+        max_wait: float = 30.0,
+    ) -> float:
+        """Takes the next token of ``key`` without waiting; returns the seconds until it is
+        due, for a caller that waits its own way (``await asyncio.sleep(wait)``)."""
         if rate_per_second <= 0:
             raise ValueError("rate_per_second must be positive")
         capacity = burst if burst is not None else max(1.0, rate_per_second)
@@ -1439,8 +1542,6 @@ class RateLimiter:
             # Take the token now (the balance may go negative: a reservation),
             # so that concurrent callers queue up behind this one.
             self._buckets[key] = (tokens - 1.0, now)
-        if wait > 0:
-            self._sleep(wait)
         return wait
 
 

@@ -65,12 +65,14 @@ from urllib.parse import quote, quote_plus
 
 __all__ = [
     "MASK",
+    "Masker",
     "compile_json_path",
     "iban_valid",
     "is_sensitive_header",
     "is_sensitive_key",
     "luhn_valid",
     "mask_headers",
+    "mask_json",
     "mask_payload",
     "mask_text",
 ]
@@ -407,11 +409,23 @@ def _secret_variants(secrets: Iterable[Any] | None) -> tuple[str, ...]:
         return ()
     if isinstance(secrets, str | bytes):
         secrets = (secrets,)
-    variants: set[str] = set()
     try:
-        values = list(secrets)
+        values = tuple(secrets)
     except TypeError:
         return ()
+    try:
+        return _cached_variants(values)  # a run masks thousands of bodies with one set
+    except TypeError:  # an unhashable value
+        return _variants(values)
+
+
+@lru_cache(maxsize=256)
+def _cached_variants(values: tuple) -> tuple[str, ...]:
+    return _variants(values)
+
+
+def _variants(values: tuple) -> tuple[str, ...]:
+    variants: set[str] = set()
     for value in values:
         if value is None or isinstance(value, bool):
             continue
@@ -729,7 +743,12 @@ class _NotPlainJson(Exception):
     """The fast walk met something only the general walk handles."""
 
 
-def _mask_plain_json(data: Any, text_cache: dict[str, str], mask_and_remember) -> Any:
+def _mask_plain_json(
+    data: Any,
+    text_cache: dict[str, str],
+    mask_and_remember,
+    keys: dict[str, tuple[str, bool]] | None = None,
+) -> Any:
     """:func:`mask_payload` without JSON paths, for plain JSON as ``json.loads`` returns it.
 
     Recursive, with no per-node bookkeeping: exact ``dict`` (``str`` keys) and ``list``
@@ -737,14 +756,16 @@ def _mask_plain_json(data: Any, text_cache: dict[str, str], mask_and_remember) -
     :data:`_PLAIN_JSON_MAX_DEPTH` deep (which also stops circular references). Anything else
     raises :class:`_NotPlainJson` and the caller walks the data again the general way, so
     the result is always the general walk's. Strings are looked up in ``text_cache`` first;
-    ``mask_and_remember`` masks (and caches) the others.
+    ``mask_and_remember`` masks (and caches) the others. ``keys`` remembers each key's masked
+    form and sensitivity (a :class:`Masker` keeps it across payloads).
     """
     cached = text_cache.get
     sensitive_key = is_sensitive_key
     card_sized = _CARD_SIZED_INT
     max_depth = _PLAIN_JSON_MAX_DEPTH
     mask = MASK
-    keys: dict[str, tuple[str, bool]] = {}  # key -> (masked key, sensitive)
+    if keys is None:
+        keys = {}  # key -> (masked key, sensitive)
 
     def number(value: int) -> Any:
         try:
@@ -815,6 +836,88 @@ def _mask_plain_json(data: Any, text_cache: dict[str, str], mask_and_remember) -
     if type(data) is list:
         return walk_list(data, 0)
     raise _NotPlainJson  # a scalar at the root: nothing to gain
+
+
+# Keys in JSON text without escapes: no string there holds a quote, so every `"…":` is a key.
+_JSON_KEY_RE = re.compile(r'"([^"]*)"\s*:')
+
+
+def mask_json(data: Any, text: str, secrets: Iterable[str] = ()) -> Any:
+    """:func:`mask_payload` of ``data``, which is ``json.loads(text)``; see :meth:`Masker.json`."""
+    return Masker(secrets).json(data, text)
+
+
+class Masker:
+    """Masking with one set of secrets, for many payloads (a test run's thousands of
+    responses): the secrets' variants are worked out once, and the masked form of each
+    short string and key is remembered across payloads, up to CACHE_SIZE of them.
+
+    Every method returns what the module's function of the same job returns.
+    """
+
+    CACHE_SIZE = 50_000
+
+    def __init__(self, secrets: Iterable[str] = ()):
+        self.secrets = tuple(secrets or ())
+        self.variants = _secret_variants(self.secrets)
+        self.texts: dict[str, str] = {}
+        self.keys: dict[str, tuple[str, bool]] = {}
+
+    def text(self, value: str) -> str:
+        return self.texts.get(value) or self._mask_and_remember(_to_text(value))
+
+    def headers(self, headers):
+        return mask_headers(headers, self.secrets)
+
+    def payload(self, data: Any) -> Any:
+        """:func:`mask_payload` without JSON paths."""
+        if len(self.texts) > self.CACHE_SIZE:
+            self.texts.clear()
+            self.keys.clear()
+        try:
+            return _mask_plain_json(data, self.texts, self._mask_and_remember, self.keys)
+        except (_NotPlainJson, RecursionError):
+            return mask_payload(data, secrets=self.secrets)
+
+    def json(self, data: Any, text: str) -> Any:
+        """:func:`mask_payload` of ``data``, which is ``json.loads(text)``.
+
+        When the text itself shows that nothing in it can be masked, ``data`` is returned
+        as it is, without walking it. That holds for ASCII text without backslashes (so
+        every string and key of ``data`` appears in ``text`` verbatim) in which no secret
+        occurs, no detector's pre-test passes (a match in one string is a match in the
+        whole text), and no key is a sensitive name. Any other text gets the walk.
+        """
+        if (
+            "\\" in text
+            or "@" in text
+            or "eyJ" in text
+            or not text.isascii()
+            or any(variant in text for variant in self.variants)
+        ):
+            return self.payload(data)
+        lowered = text.lower()
+        if (
+            "pass" in lowered
+            or "pwd" in lowered
+            or "secret" in lowered
+            or "token" in lowered
+            or "key" in lowered
+            or "credential" in lowered
+            or "authorization" in lowered
+            or "bearer" in lowered
+            or "basic" in lowered
+            or _digit_detectors_may_match(text)
+            or any(is_sensitive_key(key) for key in set(_JSON_KEY_RE.findall(text)))
+        ):
+            return self.payload(data)
+        return data
+
+    def _mask_and_remember(self, value: str) -> str:
+        masked = _mask_text(value, self.variants)
+        if len(value) <= 256:
+            self.texts[value] = masked
+        return masked
 
 
 def mask_payload(data: Any, json_paths: Iterable[str] = (), secrets: Iterable[str] = ()) -> Any:

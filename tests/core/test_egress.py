@@ -6,8 +6,17 @@ No test sends traffic anywhere else: DNS goes through a fake resolver
 fixture refuses, without any traffic, every TCP connection to an address other
 than loopback while recording the attempt. Every test is bounded to a few
 seconds by short timeouts.
+
+The tests that send requests run through both doors (the ``door`` fixture, marked
+``@both_doors``): ``egress.request`` itself, and
+:class:`apps.core.async_egress.AsyncEgress`, which must apply the same rules and
+raise the same errors with the same messages. For the async door, ``egress.request``
+is replaced by a wrapper that runs one request in a fresh ``AsyncEgress`` session
+under ``asyncio.run``. Tests that only parse URLs or allowlists run once.
 """
 
+import asyncio
+import asyncio.selector_events
 import datetime as dt
 import gzip
 import http.server
@@ -30,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from apps.core import egress
+from apps.core.async_egress import AsyncEgress
 from apps.core.egress import (
     EgressConnectionError,
     EgressError,
@@ -61,19 +71,36 @@ IPV6 = _ipv6_available()
 
 
 class ConnectionGuard:
-    """Records every TCP connection urllib3 opens; only loopback ever gets through."""
+    """Records every TCP connection urllib3 (the sync door) or the asyncio event loop
+    (the async door) opens; only loopback ever gets through. Addresses put in
+    ``black_holes`` never answer (without traffic): connecting to them times out."""
 
-    def __init__(self, real):
+    def __init__(self, real, real_sock_connect):
         self.real = real
+        self.real_sock_connect = real_sock_connect
         self.attempts: list[tuple[str, int]] = []
+        self.black_holes: set[str] = set()
 
-    def __call__(self, address, *args, **kwargs):
-        host, port = address
+    def check(self, address):
+        host, port = address[:2]
         host = host.strip("[]")
         self.attempts.append((host, port))
+        if host in self.black_holes:
+            return False
         if host not in LOOPBACK:
             raise ConnectionRefusedError(111, "Connection refused (test guard: loopback only)")
-        return self.real(address, *args, **kwargs)
+        return True
+
+    def __call__(self, address, timeout=None, *args, **kwargs):
+        if not self.check(address):
+            time.sleep(timeout)
+            raise TimeoutError("timed out")
+        return self.real(address, timeout, *args, **kwargs)
+
+    async def sock_connect(self, loop, sock, address):
+        if not self.check(address):
+            await asyncio.sleep(3600)
+        return await self.real_sock_connect(loop, sock, address)
 
 
 class FakeResolver:
@@ -103,8 +130,14 @@ class FakeResolver:
 
 @pytest.fixture(autouse=True)
 def connections(monkeypatch):
-    guard = ConnectionGuard(urllib3.util.connection.create_connection)
+    loop_class = asyncio.selector_events.BaseSelectorEventLoop
+    guard = ConnectionGuard(urllib3.util.connection.create_connection, loop_class.sock_connect)
     monkeypatch.setattr(urllib3.util.connection, "create_connection", guard)
+
+    async def sock_connect(loop, sock, address):
+        return await guard.sock_connect(loop, sock, address)
+
+    monkeypatch.setattr(loop_class, "sock_connect", sock_connect)
     return guard
 
 
@@ -113,6 +146,44 @@ def resolver(monkeypatch):
     fake = FakeResolver()
     monkeypatch.setattr(egress, "resolve_host", fake)
     return fake
+
+
+# --------------------------------------------------------------------------- doors
+
+
+def async_door_request(
+    method,
+    url,
+    *,
+    allowlist=(),
+    ca_bundle=None,
+    keep_alive=False,  # the async door always keeps connections, per session
+    **kwargs,
+):
+    """egress.request's signature, served by one request in a fresh AsyncEgress session."""
+    result = []
+
+    async def run():
+        async with AsyncEgress(allowlist=allowlist, ca_bundle=ca_bundle) as door:
+            result.append(await door.request(method, url, **kwargs))
+
+    # The response is handed over outside the task's result: asyncio.run (3.11) formats
+    # the main task with its result when it restores the SIGINT handler, which would
+    # repr a whole body and spoil the memory measurements.
+    asyncio.run(run())
+    return result[0]
+
+
+@pytest.fixture(params=["sync", "async"])
+def door(request, monkeypatch):
+    """Runs a test through egress.request ("sync") and through AsyncEgress ("async")."""
+    if request.param == "async":
+        monkeypatch.setattr(egress, "request", async_door_request)
+    return request.param
+
+
+# Marks a test that sends requests: it runs once per door.
+both_doors = pytest.mark.usefixtures("door")
 
 
 # --------------------------------------------------------------------------- servers
@@ -354,6 +425,7 @@ def https_app(tls):
 # =========================================================================== schemes
 
 
+@both_doors
 @pytest.mark.parametrize(
     "url",
     [
@@ -490,6 +562,7 @@ def _url_for(address, port=80, path="/"):
     return f"http://{host}:{port}{path}"
 
 
+@both_doors
 @pytest.mark.parametrize("address, words", FORBIDDEN_ADDRESSES, ids=FORBIDDEN_IDS)
 def test_forbidden_literal_addresses_are_refused(address, words, connections):
     with pytest.raises(EgressRefused) as at_registration:
@@ -504,6 +577,7 @@ def test_forbidden_literal_addresses_are_refused(address, words, connections):
     assert connections.attempts == []
 
 
+@both_doors
 @pytest.mark.parametrize("address, words", FORBIDDEN_ADDRESSES, ids=FORBIDDEN_IDS)
 def test_names_that_resolve_to_forbidden_addresses_are_refused(
     address, words, resolver, connections
@@ -529,6 +603,7 @@ def test_the_required_message_wording():
     )
 
 
+@both_doors
 def test_a_name_is_refused_if_any_of_its_addresses_is_forbidden(resolver, connections):
     resolver.set("mixed.example", [PUBLIC_IP, "10.0.0.1"])
     with pytest.raises(EgressRefused) as refused:
@@ -610,6 +685,7 @@ DISGUISES = [
 ]
 
 
+@both_doors
 @pytest.mark.parametrize("url", DISGUISES)
 def test_disguised_forbidden_urls_are_refused(url, connections, resolver):
     with pytest.raises(EgressRefused) as refused:
@@ -770,6 +846,7 @@ def test_check_url_accepts_a_name_that_does_not_resolve_yet(resolver):
 # =========================================================================== requests
 
 
+@both_doors
 def test_a_plain_get(app):
     response = egress.request("GET", f"http://127.0.0.1:{app.port}/echo?x=1", allowlist=LOCAL)
     assert response.status == 200
@@ -787,6 +864,7 @@ def test_a_plain_get(app):
     assert 0 < response.elapsed_ms < 2000
 
 
+@both_doors
 def test_a_post_sends_the_body_headers_and_correlation_id(app):
     response = egress.request(
         "post",
@@ -805,11 +883,13 @@ def test_a_post_sends_the_body_headers_and_correlation_id(app):
     assert echo["headers"]["x-correlation-id"] == "req-123"
 
 
+@both_doors
 def test_no_correlation_header_unless_one_is_given(app):
     response = egress.request("GET", f"http://127.0.0.1:{app.port}/echo", allowlist=LOCAL)
     assert "x-correlation-id" not in json.loads(response.body)["headers"]
 
 
+@both_doors
 def test_the_host_header_is_always_the_urls_host(app, resolver):
     resolver.set("partner.test", ["127.0.0.1"])
     response = egress.request(
@@ -822,6 +902,7 @@ def test_the_host_header_is_always_the_urls_host(app, resolver):
     assert response.peer_address == "127.0.0.1"
 
 
+@both_doors
 def test_header_injection_is_refused(app):
     with pytest.raises(EgressError) as error:
         egress.request(
@@ -834,12 +915,14 @@ def test_header_injection_is_refused(app):
     assert all("x-injected" not in request["headers"] for request in app.requests)
 
 
+@both_doors
 def test_an_invalid_method_is_refused():
     with pytest.raises(EgressError) as error:
         egress.request("GET /x HTTP/1.1\r\n", "http://127.0.0.1/", allowlist=LOCAL)
     assert "not a valid HTTP method" in error.value.message
 
 
+@both_doors
 def test_non_2xx_statuses_are_responses_not_errors(app):
     response = egress.request(
         "GET", f"http://127.0.0.1:{app.port}/status?code=503", allowlist=LOCAL
@@ -849,6 +932,7 @@ def test_non_2xx_statuses_are_responses_not_errors(app):
     assert response.body == b"status"
 
 
+@both_doors
 def test_head_has_no_body(app):
     response = egress.request("HEAD", f"http://127.0.0.1:{app.port}/bytes?n=100", allowlist=LOCAL)
     assert response.status == 200
@@ -856,6 +940,7 @@ def test_head_has_no_body(app):
     assert response.headers["content-length"] == "100"
 
 
+@both_doors
 def test_headers_are_a_lowercase_dict_and_raw_pairs_are_kept(app):
     response = egress.request("GET", f"http://127.0.0.1:{app.port}/cookies", allowlist=LOCAL)
     assert response.headers["x-custom"] == "Yes"
@@ -866,6 +951,7 @@ def test_headers_are_a_lowercase_dict_and_raw_pairs_are_kept(app):
     ]
 
 
+@both_doors
 def test_retry_after_is_exposed_on_the_response(app):
     response = egress.request(
         "GET", f"http://127.0.0.1:{app.port}/status?code=429&retry_after=3", allowlist=LOCAL
@@ -874,6 +960,7 @@ def test_retry_after_is_exposed_on_the_response(app):
     assert response.retry_after == 3.0
 
 
+@both_doors
 @pytest.mark.parametrize("path", ["/gzip", "/deflate"])
 def test_compressed_bodies_are_decoded(app, path):
     response = egress.request("GET", f"http://127.0.0.1:{app.port}{path}", allowlist=LOCAL)
@@ -886,6 +973,7 @@ def test_compressed_bodies_are_decoded(app, path):
     )
 
 
+@both_doors
 def test_a_corrupt_gzip_body_is_a_permanent_error(app):
     with pytest.raises(EgressError) as error:
         egress.request("GET", f"http://127.0.0.1:{app.port}/bad-gzip", allowlist=LOCAL)
@@ -893,6 +981,7 @@ def test_a_corrupt_gzip_body_is_a_permanent_error(app):
     assert error.value.permanent
 
 
+@both_doors
 @pytest.mark.skipif(not IPV6, reason="no IPv6 loopback here")
 def test_ipv6_loopback_when_allowlisted():
     server = AppServer(host="::1")
@@ -905,6 +994,7 @@ def test_ipv6_loopback_when_allowlisted():
     assert json.loads(response.body)["headers"]["host"] == f"[::1]:{server.port}"
 
 
+@both_doors
 def test_the_next_checked_address_is_tried_when_one_refuses(app, resolver, connections):
     resolver.set("partner.test", ["::1", "127.0.0.1"])  # nothing listens on ::1 at this port
     response = egress.request(
@@ -915,6 +1005,7 @@ def test_the_next_checked_address_is_tried_when_one_refuses(app, resolver, conne
     assert resolver.count("partner.test") == 1
 
 
+# Sync only: about egress.request's signature (test_async_egress.py checks AsyncEgress's).
 def test_there_is_no_way_to_turn_tls_verification_off():
     parameters = inspect.signature(egress.request).parameters
     assert not {"verify", "insecure", "cert_reqs", "ssl_context"} & set(parameters)
@@ -932,6 +1023,7 @@ def test_resolve_host_uses_the_operating_systems_resolver():
     assert "127.0.0.1" in REAL_RESOLVE_HOST("localhost", 80)
 
 
+@both_doors
 def test_dns_rebinding_cannot_swap_the_checked_address(app, resolver, connections):
     # The first answer is allowed, a second lookup would say metadata: there is none.
     resolver.set("rebind.test", ["127.0.0.1"], ["169.254.169.254"])
@@ -942,6 +1034,7 @@ def test_dns_rebinding_cannot_swap_the_checked_address(app, resolver, connection
     assert connections.attempts == [("127.0.0.1", app.port)]
 
 
+@both_doors
 def test_dns_rebinding_public_first_then_loopback(resolver, connections):
     # The connection goes to the public address that was checked (which the test
     # guard refuses without traffic), never to 127.0.0.1 from a second lookup.
@@ -952,6 +1045,7 @@ def test_dns_rebinding_public_first_then_loopback(resolver, connections):
     assert resolver.count("rebind.test") == 1
 
 
+@both_doors
 def test_resolve_is_called_once_per_hop(app, resolver):
     for name in ("a.test", "b.test", "c.test"):
         resolver.set(name, ["127.0.0.1"])
@@ -964,6 +1058,7 @@ def test_resolve_is_called_once_per_hop(app, resolver):
     assert resolver.calls == ["a.test", "b.test", "c.test"]
 
 
+@both_doors
 def test_a_name_that_does_not_resolve_is_a_permanent_error_at_run_time(resolver):
     with pytest.raises(EgressConnectionError) as error:
         egress.request("GET", "https://nowhere.example/", total_timeout=2)
@@ -971,6 +1066,7 @@ def test_a_name_that_does_not_resolve_is_a_permanent_error_at_run_time(resolver)
     assert error.value.permanent
 
 
+@both_doors
 def test_a_temporary_dns_failure_is_transient(resolver):
     resolver.set("flaky.example", socket.gaierror(socket.EAI_AGAIN, "Temporary failure"))
     with pytest.raises(EgressConnectionError) as error:
@@ -991,6 +1087,7 @@ def partner(app, resolver):
     return f"http://partner.test:{app.port}"
 
 
+@both_doors
 @pytest.mark.parametrize(
     "location",
     [
@@ -1024,6 +1121,7 @@ def test_redirects_into_forbidden_places_are_refused(location, code, app, partne
     assert [request["path"].split("?")[0] for request in app.requests] == ["/redirect"]
 
 
+@both_doors
 def test_redirects_are_followed_and_reported(app):
     base = f"http://127.0.0.1:{app.port}"
     response = egress.request("GET", f"{base}/chain/3", allowlist=LOCAL)
@@ -1033,6 +1131,7 @@ def test_redirects_are_followed_and_reported(app):
     assert response.redirects == [f"{base}/chain/3", f"{base}/chain/2", f"{base}/chain/1"]
 
 
+@both_doors
 def test_too_many_redirects(app):
     limit = egress._setting("PONTIS_EGRESS_MAX_REDIRECTS", 5)
     base = f"http://127.0.0.1:{app.port}"
@@ -1044,6 +1143,7 @@ def test_too_many_redirects(app):
     assert len(app.requests) == (limit + 1) + (limit + 1)
 
 
+@both_doors
 def test_redirects_are_not_followed_when_asked_not_to(app):
     response = egress.request(
         "GET",
@@ -1056,6 +1156,7 @@ def test_redirects_are_not_followed_when_asked_not_to(app):
     assert response.redirects == []
 
 
+@both_doors
 @pytest.mark.parametrize(
     "code, method, expected_method, body_kept",
     [
@@ -1088,6 +1189,7 @@ def test_redirect_method_rules(code, method, expected_method, body_kept, app):
     assert ("Content-Type" in final["headers"]) is body_kept
 
 
+@both_doors
 def test_credentials_are_dropped_when_a_redirect_changes_host(app, resolver):
     resolver.set("a.test", ["127.0.0.1"])
     resolver.set("b.test", ["127.0.0.1"])
@@ -1111,6 +1213,30 @@ def test_credentials_are_dropped_when_a_redirect_changes_host(app, resolver):
     assert second["headers"]["Host"] == f"b.test:{app.port}"
 
 
+@both_doors
+@pytest.mark.parametrize(
+    "method, body, content_length",
+    [
+        ("GET", None, None),
+        ("DELETE", None, None),
+        ("HEAD", None, None),
+        ("POST", None, "0"),
+        ("PUT", None, "0"),
+        ("PATCH", None, "0"),
+        ("DELETE", b"", "0"),
+        ("DELETE", b"{}", "2"),
+        ("GET", b"{}", "2"),
+    ],
+)
+def test_content_length_is_sent_as_urllib3_sends_it(method, body, content_length, app):
+    egress.request(method, f"http://127.0.0.1:{app.port}/echo", body=body, allowlist=LOCAL)
+    headers = app.requests[-1]["headers"]
+    assert headers["Content-Length"] == content_length
+    assert headers["Content-Type"] is None  # none unless the caller gives one
+    assert headers["Transfer-Encoding"] is None
+
+
+@both_doors
 def test_credentials_are_kept_on_a_same_origin_redirect(app):
     egress.request(
         "GET",
@@ -1128,6 +1254,7 @@ def never_answers(conn, server):
     server.stopping.wait(10)
 
 
+@both_doors
 def test_an_endpoint_that_never_answers_times_out(raw):
     server = raw(never_answers)
     started = time.monotonic()
@@ -1138,6 +1265,7 @@ def test_an_endpoint_that_never_answers_times_out(raw):
     assert time.monotonic() - started < 2
 
 
+@both_doors
 def test_the_total_deadline_also_covers_a_silent_server(raw):
     server = raw(never_answers)
     started = time.monotonic()
@@ -1162,6 +1290,7 @@ def slow_drip_body(conn, server):
         server.send(conn, b"x")
 
 
+@both_doors
 def test_a_slow_drip_body_is_ended_by_the_total_deadline(raw):
     server = raw(slow_drip_body)
     started = time.monotonic()
@@ -1185,6 +1314,7 @@ def slow_drip_headers(conn, server):
         server.send(conn, b"X")
 
 
+@both_doors
 def test_slowly_dripped_headers_are_ended_by_the_total_deadline(raw):
     server = raw(slow_drip_headers)
     started = time.monotonic()
@@ -1200,6 +1330,29 @@ def test_slowly_dripped_headers_are_ended_by_the_total_deadline(raw):
     assert time.monotonic() - started < 2.5
 
 
+@both_doors
+def test_an_address_that_never_answers_hits_the_connect_timeout(app, resolver, connections):
+    connections.black_holes.add(PUBLIC_IP)
+    resolver.set("partner.test", [PUBLIC_IP])
+    url = f"http://partner.test:{app.port}/echo"
+    started = time.monotonic()
+    with pytest.raises(EgressTimeout) as error:
+        egress.request("GET", url, allowlist=LOCAL, connect_timeout=0.3, total_timeout=2)
+    assert error.value.message == f"timed out after 0.3 s connecting (partner.test ({PUBLIC_IP}))"
+    assert not error.value.permanent
+    assert time.monotonic() - started < 1
+    # With another checked address, that one is tried next.
+    resolver.set("partner.test", [PUBLIC_IP, "127.0.0.1"])
+    response = egress.request("GET", url, allowlist=LOCAL, connect_timeout=0.3, total_timeout=2)
+    assert response.peer_address == "127.0.0.1"
+    assert connections.attempts == [
+        (PUBLIC_IP, app.port),
+        (PUBLIC_IP, app.port),
+        ("127.0.0.1", app.port),
+    ]
+
+
+@both_doors
 def test_a_refused_connection_is_transient():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -1215,6 +1368,7 @@ def reset_connection(conn, server):
     conn.close()
 
 
+@both_doors
 def test_a_reset_connection_is_transient(raw):
     server = raw(reset_connection)
     with pytest.raises(EgressConnectionError) as error:
@@ -1226,6 +1380,7 @@ def short_body(conn, server):
     server.send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this")
 
 
+@both_doors
 def test_a_body_shorter_than_its_content_length_is_a_transient_error(raw):
     server = raw(short_body)
     with pytest.raises(EgressConnectionError) as error:
@@ -1237,6 +1392,7 @@ def not_http(conn, server):
     server.send(conn, b"SSH-2.0-OpenSSH_9.6\r\n")
 
 
+@both_doors
 def test_a_server_that_does_not_speak_http_is_a_permanent_error(raw):
     server = raw(not_http)
     with pytest.raises(EgressError) as error:
@@ -1245,6 +1401,34 @@ def test_a_server_that_does_not_speak_http_is_a_permanent_error(raw):
     assert error.value.permanent
 
 
+def bad_chunk_later(conn, server):
+    server.send(conn, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+    time.sleep(0.2)
+    server.send(conn, b"zz\r\n")  # not a chunk size
+    server.stopping.wait(10)
+
+
+@both_doors
+def test_a_malformed_chunk_in_the_middle_of_a_body_is_a_transient_error_at_once(raw):
+    server = raw(bad_chunk_later)
+    started = time.monotonic()
+    with pytest.raises(EgressConnectionError) as error:
+        egress.request(
+            "GET",
+            f"http://127.0.0.1:{server.port}/",
+            allowlist=LOCAL,
+            read_timeout=5,
+            total_timeout=4,
+        )
+    assert error.value.message.startswith(
+        "connection to 127.0.0.1 broke while reading the response: "
+    )
+    assert not error.value.permanent
+    assert time.monotonic() - started < 1.5  # not the read timeout, not the deadline
+
+
+# Sync only: about the synchronous door's deadline watchdog (the async door's deadline is
+# an asyncio.timeout, with nothing to outlive the request).
 def test_the_deadline_timer_does_not_outlive_the_request(app):
     for _ in range(5):
         egress.request("GET", f"http://127.0.0.1:{app.port}/echo", allowlist=LOCAL)
@@ -1259,6 +1443,7 @@ def drip_then_stall(conn, server):
     server.stopping.wait(10)
 
 
+@both_doors
 def test_a_body_that_stalls_hits_the_read_timeout(raw):
     server = raw(drip_then_stall)
     with pytest.raises(EgressTimeout) as error:
@@ -1266,6 +1451,7 @@ def test_a_body_that_stalls_hits_the_read_timeout(raw):
     assert error.value.message.startswith("timed out after 0.3 s reading the response")
 
 
+@both_doors
 def test_an_invalid_allowlist_refuses_the_request():
     with pytest.raises(EgressRefused) as refused:
         egress.request("GET", "http://127.0.0.1/", allowlist=["10.0.0.0/33"])
@@ -1277,6 +1463,7 @@ def test_an_invalid_allowlist_refuses_the_request():
 # =========================================================================== size
 
 
+@both_doors
 @pytest.mark.parametrize(
     "size, cap, truncated",
     [
@@ -1302,6 +1489,7 @@ def endless_chunked(conn, server):
         server.send(conn, chunk)
 
 
+@both_doors
 def test_an_endless_chunked_stream_stops_at_the_cap(raw):
     server = raw(endless_chunked)
     response = egress.request(
@@ -1331,6 +1519,7 @@ def compression_bomb(wbits, encoding):
     return handler
 
 
+@both_doors
 @pytest.mark.parametrize("wbits, encoding", [(31, b"gzip"), (15, b"deflate"), (-15, b"deflate")])
 def test_a_compression_bomb_stops_at_the_cap_without_inflating_it_all(wbits, encoding, raw):
     server = raw(compression_bomb(wbits, encoding))
@@ -1359,6 +1548,7 @@ def test_a_compression_bomb_stops_at_the_cap_without_inflating_it_all(wbits, enc
 # =========================================================================== TLS
 
 
+@both_doors
 def test_https_with_the_environments_ca_bundle(https_app, tls):
     response = egress.request(
         "GET",
@@ -1370,6 +1560,7 @@ def test_https_with_the_environments_ca_bundle(https_app, tls):
     assert response.peer_address == "127.0.0.1"
 
 
+@both_doors
 def test_https_to_a_name_checks_the_certificate_against_the_name(https_app, tls, resolver):
     resolver.set("api.partner.test", ["127.0.0.1"])
     response = egress.request(
@@ -1383,6 +1574,7 @@ def test_https_to_a_name_checks_the_certificate_against_the_name(https_app, tls,
     assert resolver.count("api.partner.test") == 1
 
 
+@both_doors
 def test_an_unknown_certificate_authority_is_refused(https_app):
     with pytest.raises(EgressTLSError) as error:
         egress.request(
@@ -1393,6 +1585,7 @@ def test_an_unknown_certificate_authority_is_refused(https_app):
     assert https_app.requests == []
 
 
+@both_doors
 def test_a_certificate_for_another_name_is_refused(https_app, tls, resolver):
     resolver.set("other.partner.test", ["127.0.0.1"])
     with pytest.raises(EgressTLSError) as error:
@@ -1407,6 +1600,7 @@ def test_a_certificate_for_another_name_is_refused(https_app, tls, resolver):
     assert https_app.requests == []
 
 
+@both_doors
 def test_an_expired_certificate_is_refused(tls):
     server = _tls_server(tls, "expired")
     try:
@@ -1423,6 +1617,7 @@ def test_an_expired_certificate_is_refused(tls):
     assert "expired" in error.value.message
 
 
+@both_doors
 def test_a_missing_ca_bundle_is_a_tls_error(https_app, tmp_path):
     with pytest.raises(EgressTLSError) as error:
         egress.request(
@@ -1435,6 +1630,7 @@ def test_a_missing_ca_bundle_is_a_tls_error(https_app, tmp_path):
     assert error.value.permanent
 
 
+@both_doors
 def test_https_to_a_plain_http_server_is_a_tls_error(app):
     with pytest.raises(EgressTLSError):
         egress.request(

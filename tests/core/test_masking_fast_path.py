@@ -40,6 +40,7 @@ from apps.core.masking import (
     _TWO_DIGITS_RE,
     _URL_CREDENTIALS_RE,
     MASK,
+    Masker,
     _advance,
     _mask_basic,
     _mask_bsn,
@@ -580,3 +581,75 @@ def test_mask_payload_odd_input_matches_reference(data):
 )
 def test_mask_text_edge_cases_match_reference(text):
     assert mask_text(text) == reference_mask_text(text)
+
+
+# ----------------------------------------------------------------------- Masker
+
+_plain_words = st.text(string.ascii_letters + " ,.:;()", max_size=12)
+_plain_json = st.recursive(
+    st.one_of(_plain_words, st.none(), st.booleans(), st.integers(-999, 999), st.floats(0, 1)),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(st.one_of(_plain_words, _keys), children, max_size=5)
+    ),
+    max_leaves=40,
+)
+
+
+@_PROPERTY
+@given(data=st.one_of(_json, _plain_json), secrets=_secrets, ascii_only=st.booleans())
+def test_masker_json_matches_mask_payload(data, secrets, ascii_only):
+    """A Masker's json() (the text read first, the walk skipped when nothing can be masked)
+    and its caches give what mask_payload gives, the first time and from the cache."""
+    text = json.dumps(data, ensure_ascii=ascii_only)
+    parsed = json.loads(text)
+    masker = Masker(secrets)
+    expected = mask_payload(parsed, secrets=secrets)
+    assert_identical(masker.json(parsed, text), expected)
+    assert_identical(masker.json(parsed, text), expected)
+    assert_identical(masker.payload(parsed), expected)
+
+
+@_PROPERTY
+@given(text=texts(), secrets=_secrets)
+def test_masker_text_matches_mask_text(text, secrets):
+    masker = Masker(secrets)
+    assert masker.text(text) == mask_text(text, secrets)
+    assert masker.text(text) == mask_text(text, secrets)
+
+
+def test_masker_json_returns_clean_payloads_as_they_are():
+    text = '{"status": "open", "lines": [{"sku": "SKU-1", "quantity": 2}], "total": 12.5}'
+    data = json.loads(text)
+    assert Masker(["hunter22"]).json(data, text) is data
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"note": "call jane@example.com"}',
+        '{"pin": "1234"}',
+        '{"card": "4111 1111 1111 1111"}',
+        '{"iban": "GB82 WEST 1234 5698 7654 32"}',
+        '{"auth": "Bearer abcdefghijkl"}',
+        '{"jwt": "eyJhbGciOi.eyJzdWIiOi.c2ln"}',
+        '{"note": "secret=hunter22"}',
+        '{"note": "\\u0061@example.com"}',
+        '{"note": "uses hunter22 here"}',
+        '{"API_KEY": "x"}',
+    ],
+)
+def test_masker_json_walks_whatever_may_hold_something_to_mask(text):
+    data = json.loads(text)
+    masked = Masker(["hunter22"]).json(data, text)
+    assert masked is not data
+    assert masked == mask_payload(data, secrets=["hunter22"])
+    assert masked != data
+
+
+def test_masker_cache_is_bounded(monkeypatch):
+    monkeypatch.setattr(Masker, "CACHE_SIZE", 10)
+    masker = Masker()
+    for number in range(50):
+        masker.payload({"note": f"order {number}"})
+    assert len(masker.texts) <= 12
