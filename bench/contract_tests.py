@@ -711,6 +711,24 @@ def build_figures(samples: dict) -> list[dict]:
                 "over",
             )
         )
+        # The same comparison in Schemathesis' own unit: every case runs several named checks.
+        per_case = samples[size]["pontis_1"][0].extra["checks_per_case"]
+        pontis_checks = {
+            **taken["pontis_1"],
+            "median": taken["pontis_1"]["median"] * per_case,
+            "pass_values": [round(rate * per_case, 1) for rate in taken["pontis_1"]["pass_values"]],
+        }
+        figures.append(
+            _figure(
+                f"Pontis, 1 worker [{label}], checks against Schemathesis",
+                "checks/s",
+                pontis_checks,
+                f"Schemathesis checks/s [{label}], same run",
+                taken["schemathesis"]["median"],
+                SCHEMATHESIS_GOAL,
+                "over",
+            )
+        )
     return figures
 
 

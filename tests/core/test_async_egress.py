@@ -41,6 +41,7 @@ from tests.core.test_egress import (
     drip_then_stall,
     never_answers,
     reset_connection,
+    run_in_own_loop,
 )
 from tests.core.test_egress_keep_alive import ClosesSecondRequest, Server
 
@@ -164,7 +165,7 @@ def run(scenario):
         async with AsyncEgress(allowlist=LOCAL) as door:
             await scenario(door)
 
-    asyncio.run(main())
+    run_in_own_loop(main())
 
 
 # =========================================================================== kept connections
@@ -195,7 +196,7 @@ def test_concurrent_requests_stay_within_the_connection_limit(server):
         for i, response in enumerate(responses):  # no answer went to another request
             assert json.loads(response.body)["path"] == f"/echo?i={i}"
 
-    asyncio.run(main())
+    run_in_own_loop(main())
     assert 1 <= len(server.connections) <= 4
     assert len(server.requests) == 40
 
@@ -373,7 +374,7 @@ def test_tls_connections_are_kept_per_host_name(https_server, tls, resolver):
                 "doesn't match"
             )
 
-    asyncio.run(main())
+    run_in_own_loop(main())
     assert len(https_server.requests) == 3
     assert len(https_server.connections) == 2  # one kept for api, one refused for other
 
@@ -430,7 +431,7 @@ def test_a_request_outside_the_session_is_a_programming_error():
         with pytest.raises(RuntimeError):
             await door.request("GET", "http://127.0.0.1/")
 
-    asyncio.run(main())
+    run_in_own_loop(main())
 
 
 def test_an_invalid_allowlist_is_refused_when_the_session_is_made():
@@ -656,7 +657,7 @@ def _async_request(method, url, *, allowlist, ca_bundle=None, **options):
         async with AsyncEgress(allowlist=allowlist, ca_bundle=ca_bundle) as door:
             await door.request(method, url, **options)
 
-    asyncio.run(main())
+    run_in_own_loop(main())
 
 
 @pytest.mark.parametrize("build", [build for _id, build in FAILURES], ids=[i for i, _ in FAILURES])

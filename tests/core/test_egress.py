@@ -12,7 +12,8 @@ The tests that send requests run through both doors (the ``door`` fixture, marke
 :class:`apps.core.async_egress.AsyncEgress`, which must apply the same rules and
 raise the same errors with the same messages. For the async door, ``egress.request``
 is replaced by a wrapper that runs one request in a fresh ``AsyncEgress`` session
-under ``asyncio.run``. Tests that only parse URLs or allowlists run once.
+under ``asyncio.run`` (in a thread of its own). Tests that only parse URLs or allowlists
+run once.
 """
 
 import asyncio
@@ -170,8 +171,28 @@ def async_door_request(
     # The response is handed over outside the task's result: asyncio.run (3.11) formats
     # the main task with its result when it restores the SIGINT handler, which would
     # repr a whole body and spoil the memory measurements.
-    asyncio.run(run())
+    run_in_own_loop(run())
     return result[0]
+
+
+def run_in_own_loop(coroutine):
+    """``asyncio.run(coroutine)`` in a thread of its own, as the test runner sends its cases:
+    the test process may have an event loop running on its main thread already (Playwright's
+    synchronous API keeps one there once the browser tests have run)."""
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = asyncio.run(coroutine)
+        except BaseException as exc:  # raised again in the calling thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="egress-test-loop")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
 
 
 @pytest.fixture(params=["sync", "async"])
