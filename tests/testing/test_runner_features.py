@@ -656,3 +656,46 @@ def test_the_contracts_page_runs_all_cases_or_one_tag(
     run = TestRun.objects.get()
     assert response.status_code == 302 and run.tag == "smoke"
     assert list(run.results.values_list("case_name", flat=True)) == ["smoke one"]
+
+
+# ---------------------------------------------------------------- the result writer
+
+
+def test_the_result_writer_keeps_the_first_result_of_a_case_and_counts_from_the_rows(
+    interface_a, environment
+):
+    """A resumed run may send a case whose result an earlier attempt stored: the stored one
+    stays, nothing is recorded twice, and the run's counters are counted from the rows."""
+    from apps.testing.runner import ResultWriter
+
+    one = TestCase.objects.create(interface=interface_a, name="one", path="a/")
+    two = TestCase.objects.create(interface=interface_a, name="two", path="b/")
+    run = jobs.claim(
+        TestRun, TestRun.objects.create(interface=interface_a, environment=environment).pk
+    )
+    result = {
+        "outcome": "passed",
+        "checks": [{"name": "status code conforms", "passed": True, "message": "200"}],
+        "request": {"method": "GET", "url": "http://partner.test/a/"},
+        "response": {"status": 200, "body": {"note": "Zürich", "big": 2**70}},
+        "elapsed_ms": 1.5,
+        "correlation_id": "c1",
+        "error": "",
+    }
+    first = ResultWriter(run, done=0)
+    first.add(one, result)
+    first.flush()
+    again = ResultWriter(run, done=1)
+    again.add(one, {**result, "outcome": "failed", "correlation_id": "c2"})
+    again.add(two, {**result, "outcome": "failed", "error": "500 answered"})
+    again.flush()
+
+    rows = {row.case_name: row for row in TestResult.objects.filter(run=run)}
+    assert sorted(rows) == ["one", "two"]
+    assert (rows["one"].outcome, rows["one"].correlation_id) == ("passed", "c1")
+    assert rows["one"].response == {"status": 200, "body": {"note": "Zürich", "big": 2**70}}
+    assert rows["one"].checks == result["checks"] and rows["one"].steps == []
+    assert rows["one"].created_at is not None and rows["one"].case_id == one.pk
+    assert (rows["two"].outcome, rows["two"].error) == ("failed", "500 answered")
+    run.refresh_from_db()
+    assert (run.passed, run.failed, run.errored) == (1, 1, 0)
