@@ -109,8 +109,8 @@ def run_suite(run: TestRun) -> str | None:
         masker=masking.Masker(credentials.values()),
         findings=list(baseline_for(run.interface_id)),
         breaker=CircuitBreaker(settings.PONTIS_TEST_CIRCUIT_THRESHOLD),
+        ca_bundle=endpoint.environment.ca_bundle_path(),
     )
-    context.ca_bundle = endpoint.environment.ca_bundle_path()
     pending = [case for case in cases if case.pk not in finished]
     deferred: dict[TestCase, RetryLater] = {}
     writer = ResultWriter(run, done=len(finished))
