@@ -454,6 +454,18 @@ def _to_text(value: Any) -> str:
         return MASK
 
 
+def _ascii_pair_hint(lowered: str) -> bool:
+    """_PAIR_HINT_RE on lower-cased ASCII text, answered exactly by substring tests."""
+    return (
+        "pass" in lowered
+        or "pwd" in lowered
+        or "secret" in lowered
+        or "token" in lowered
+        or "key" in lowered
+        or "credential" in lowered
+    )
+
+
 def _mask_text(text: str, variants: tuple[str, ...]) -> str:
     for variant in variants:
         if variant in text:
@@ -467,14 +479,7 @@ def _mask_text(text: str, variants: tuple[str, ...]) -> str:
     if text.isascii():
         # For ASCII text, "in" on the lower-cased text answers _PAIR_HINT_RE exactly.
         lowered = text.lower()
-        pair_hint = (
-            "pass" in lowered
-            or "pwd" in lowered
-            or "secret" in lowered
-            or "token" in lowered
-            or "key" in lowered
-            or "credential" in lowered
-        )
+        pair_hint = _ascii_pair_hint(lowered)
     else:
         # Unicode case-insensitive matching is wider than str.lower() (ſ matches s).
         lowered = None
@@ -898,12 +903,7 @@ class Masker:
             return self.payload(data)
         lowered = text.lower()
         if (
-            "pass" in lowered
-            or "pwd" in lowered
-            or "secret" in lowered
-            or "token" in lowered
-            or "key" in lowered
-            or "credential" in lowered
+            _ascii_pair_hint(lowered)
             or "authorization" in lowered
             or "bearer" in lowered
             or "basic" in lowered
