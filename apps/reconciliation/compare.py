@@ -422,17 +422,20 @@ SIDES = ("source", "target")
 
 
 class _Sample:
-    """The first :data:`SAMPLE_SIZE` differences of one kind by key order."""
+    """The first ``size`` differences of one kind by key order."""
 
-    def __init__(self, sort_key: Callable[[tuple], tuple]):
+    def __init__(self, sort_key: Callable[[tuple], tuple], size: int = SAMPLE_SIZE):
         self.heap: list = []
         self.counter = 0
         self.sort_key = sort_key
+        self.size = size
 
     def offer(self, key: tuple, item: dict) -> None:
+        if self.size <= 0:
+            return
         self.counter += 1
         entry = (self.sort_key(key), -self.counter, item)
-        if len(self.heap) < SAMPLE_SIZE:
+        if len(self.heap) < self.size:
             heapq.heappush(self.heap, _Reversed(entry))
         elif entry < self.heap[0].entry:
             heapq.heapreplace(self.heap, _Reversed(entry))
@@ -481,6 +484,60 @@ class ReportWriter:
 
     def writerow(self, cells: list) -> None:
         self.writer.writerow([safe_cell(cell) for cell in cells])
+
+
+KINDS = ("missing_in_target", "unexpected_in_target", "mismatched", "duplicate")
+
+
+class Differences:
+    """Where a comparison's differences go: a sample of each kind (the first ``sample_size``
+    by normalised key) and, when a report stream is given, every difference as CSV."""
+
+    def __init__(self, plan: Plan, report=None, *, sample_size: int = SAMPLE_SIZE):
+        self.plan = plan
+        self.writer = None
+        if report is not None:
+            self.writer = ReportWriter(report, [source for source, _ in plan.keys])
+        order = key_order(plan)
+        self._samples = {kind: _Sample(order, sample_size) for kind in KINDS}
+        self._target_names = dict(
+            zip(plan.side_columns("source"), plan.side_columns("target"), strict=True)
+        )
+
+    def record(
+        self,
+        kind: str,
+        key: tuple,
+        key_cells: list,
+        source: dict | None,
+        target: dict | None,
+        *,
+        columns: list[str] | None = None,
+        counts: tuple[int, int] | None = None,
+    ) -> None:
+        """One difference: its kind, normalised key (for the order of samples), the key's
+        shown values and each side's row as shown (None for a side without the key)."""
+        item = {"key": key_cells, "source": source, "target": target}
+        if columns is not None:
+            item["columns"] = columns
+        if counts is not None:
+            item["source_count"], item["target_count"] = counts
+        self._samples[kind].offer(key, item)
+        writer = self.writer
+        if writer is None:
+            return
+        if kind == "mismatched":
+            for name in columns:
+                writer.writerow(
+                    [kind, *key_cells, name, source[name], target[self._target_names[name]]]
+                )
+        elif kind == "duplicate":
+            writer.writerow([kind, *key_cells, "", f"{counts[0]} rows", f"{counts[1]} rows"])
+        else:
+            writer.writerow([kind, *key_cells, "", "", ""])
+
+    def samples(self) -> dict[str, list[dict]]:
+        return {kind: sample.items() for kind, sample in self._samples.items()}
 
 
 class StreamedComparison:
@@ -583,25 +640,18 @@ class StreamedComparison:
     # -- comparing -------------------------------------------------------------------
 
     def finish(self, report: io.TextIOBase | None = None) -> Outcome:
-        writer = None
-        if report is not None:
-            writer = ReportWriter(report, [source for source, _ in self.plan.keys])
-        order = key_order(self.plan)
-        samples = {
-            kind: _Sample(order)
-            for kind in ("missing_in_target", "unexpected_in_target", "mismatched", "duplicate")
-        }
+        differences = Differences(self.plan, report)
         try:
             for index in range(self.partitions):
-                self._compare_partition(index, samples, writer)
+                self._compare_partition(index, differences)
         finally:
             if self._temp is not None:
                 self._temp.cleanup()
                 self._temp = None
-        self.outcome.samples = {kind: sample.items() for kind, sample in samples.items()}
+        self.outcome.samples = differences.samples()
         return self.outcome
 
-    def _compare_partition(self, index: int, samples: dict[str, _Sample], writer) -> None:
+    def _compare_partition(self, index: int, differences: Differences) -> None:
         outcome = self.outcome
         source: dict[tuple, list] = {}
         for key, values, raw in self._partition("source", index):
@@ -624,14 +674,13 @@ class StreamedComparison:
             other = target.get(key)
             if other is None:
                 outcome.missing_in_target += 1
-                self._record(samples, writer, "missing_in_target", key, raw, None)
+                self._record(differences, "missing_in_target", key, raw, None)
                 continue
             other_count, other_values, other_raw = other
             if count > 1 or other_count > 1:
                 outcome.duplicates += 1
                 self._record(
-                    samples,
-                    writer,
+                    differences,
                     "duplicate",
                     key,
                     raw,
@@ -644,7 +693,7 @@ class StreamedComparison:
                 outcome.mismatched += 1
                 for name in differing:
                     outcome.column_mismatches[name] += 1
-                self._record(samples, writer, "mismatched", key, raw, other_raw, columns=differing)
+                self._record(differences, "mismatched", key, raw, other_raw, columns=differing)
             else:
                 outcome.matched += 1
         for key, (count, _values, raw) in target.items():
@@ -653,7 +702,7 @@ class StreamedComparison:
                 outcome.duplicate_target_rows += count
             if key not in source:
                 outcome.unexpected_in_target += 1
-                self._record(samples, writer, "unexpected_in_target", key, None, raw)
+                self._record(differences, "unexpected_in_target", key, None, raw)
 
     def _differing(self, values: tuple, others: tuple) -> list[str]:
         if values == others and not any(
@@ -668,8 +717,7 @@ class StreamedComparison:
 
     def _record(
         self,
-        samples: dict[str, _Sample],
-        writer,
+        differences: Differences,
         kind: str,
         key: tuple,
         source_raw: tuple | None,
@@ -678,32 +726,15 @@ class StreamedComparison:
         columns: list[str] | None = None,
         counts: tuple[int, int] | None = None,
     ) -> None:
-        item = {
-            "key": [_shown(part) for part in (source_raw or target_raw)[: self.key_count]],
-            "source": self._row_dict("source", source_raw),
-            "target": self._row_dict("target", target_raw),
-        }
-        if columns is not None:
-            item["columns"] = columns
-        if counts is not None:
-            item["source_count"], item["target_count"] = counts
-        samples[kind].offer(key, item)
-        if writer is None:
-            return
-        key_cells = item["key"]
-        if kind == "mismatched":
-            source_names = self.plan.side_columns("source")
-            target_names = self.plan.side_columns("target")
-            for name in columns:
-                position = source_names.index(name)
-                writer.writerow(
-                    [kind, *key_cells, name, item["source"][name],
-                     item["target"][target_names[position]]]
-                )  # fmt: skip
-        elif kind == "duplicate":
-            writer.writerow([kind, *key_cells, "", f"{counts[0]} rows", f"{counts[1]} rows"])
-        else:
-            writer.writerow([kind, *key_cells, "", "", ""])
+        differences.record(
+            kind,
+            key,
+            [_shown(part) for part in (source_raw or target_raw)[: self.key_count]],
+            self._row_dict("source", source_raw),
+            self._row_dict("target", target_raw),
+            columns=columns,
+            counts=counts,
+        )
 
     def _row_dict(self, side: str, raw: tuple | None) -> dict | None:
         if raw is None:

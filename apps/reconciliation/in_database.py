@@ -2,38 +2,46 @@
 
 :func:`compare_in_database` sends one statement that does what
 :class:`~apps.reconciliation.compare.StreamedComparison` does in Python, the way an expert
-would write it by hand::
+would write it by hand, and reads it through a server-side cursor::
 
     WITH source_rows (c0, c1, …) AS (<source SELECT>),
          target_rows (c0, c1, …) AS (<target SELECT>),
-         source_normal AS (SELECT <key parts k0, … and columns v0, … normalised as
-                                   compare.normaliser does> FROM source_rows),
-         source_keys AS (SELECT k0, …, count(*) AS n, min(v0) AS v0, …
-                         FROM source_normal GROUP BY k0, …),
-         target_normal …, target_keys …,
-         compared AS (SELECT s.n AS source_n, t.n AS target_n, coalesce(s.k0, t.k0) AS k0, …,
-                             s.v0 IS DISTINCT FROM t.v0 AS d0, …
-                      FROM source_keys AS s FULL JOIN target_keys AS t
-                        ON coalesce(s.k0, <zero>) = coalesce(t.k0, <zero>)
-                       AND (s.k0 IS NULL) = (t.k0 IS NULL) AND …)
-    SELECT sum(source_n), sum(target_n),
-           count(*) FILTER (WHERE source_n = 1 AND target_n = 1 AND NOT (d0 OR …)), …,
-           count(*) FILTER (WHERE source_n = 1 AND target_n = 1 AND d0), …
-    FROM compared
+         source_first AS (SELECT DISTINCT ON (j0, z0, …) *,
+                                 count(*) OVER (PARTITION BY j0, z0, …) AS n
+                          FROM (SELECT <each key part k as j = coalesce(k, <zero>) and
+                                        z = k IS NULL, each column as v, normalised as
+                                        compare.normaliser does> FROM source_rows) AS normal
+                          ORDER BY j0, z0, …),
+         source_keys AS (SELECT *, row_number() OVER w AS key_number,
+                                lead(true) OVER w IS NULL AS last
+                         FROM source_first WINDOW w AS (ORDER BY j0, z0, …)),
+         target_first …, target_keys …
+    SELECT s.n, t.n, s.key_number, s.last, t.key_number, t.last, <key>,
+           s.v0 IS DISTINCT FROM t.v0, …, <each side's raw values as text>
+    FROM source_keys AS s FULL JOIN target_keys AS t ON s.j0 = t.j0 AND s.z0 = t.z0 AND …
+    WHERE <the key is missing, unexpected, duplicated or mismatched>
+       OR s.last OR t.last
 
-Each key part joins on two equalities (its value with NULL replaced by a zero of its type,
-and whether it is NULL), so a NULL key part matches a NULL key part without ``IS NOT
-DISTINCT FROM`` and the join stays a hash (or merge) join. Duplicates are counted, never
-compared: the representative ``min(v)`` only matters for keys with one row a side, where it
-is that row's value. A tolerance compares ``abs(s.v - t.v) <= tolerance``, NULL-safely.
+Each side is sorted once by key: the count per key, one row per key and the numbering come
+out of that order, and the sides meet in a merge join. Each key part joins on two equalities
+(its value with NULL replaced by a zero of its type, and whether it is NULL), so a NULL key
+part matches a NULL key part without ``IS NOT DISTINCT FROM``; a key part that is an integer
+on both sides is compared as ``bigint``. Duplicates are counted, never compared, so any row of
+a duplicated key may stand for it. A tolerance compares ``abs(s.v - t.v) <= tolerance``,
+NULL-safely.
 
-A second statement returns the first ``sample_size`` keys of each kind in
+Only the differences come back (with the last key of each side, whose number is the side's
+key count). The counts follow: a side's rows are its keys plus a duplicated key's extra rows,
+and the matched keys are the source's keys that are not missing, duplicated or mismatched.
+The rows go through :class:`~apps.reconciliation.compare.Differences`, as the streamed
+strategy's do: the samples are the first ``sample_size`` keys of each kind in
 :func:`~apps.reconciliation.compare.key_order` (NULL first, numbers by value, text by code
-point through ``COLLATE "C"``; a top-N sort per kind over the differences), and
-``COPY (…) TO STDOUT`` streams every difference to the report, in the CSV layout of the
-streamed strategy (lines end with ``\\n``; the order of the rows is unspecified, as in the
-streamed strategy). When the function opens the transaction it is REPEATABLE READ, so the
-three read one snapshot.
+point), and the report is the streamed strategy's CSV (the order of its rows is
+unspecified). Raw values travel only where a column's normal form would not show them (a
+trimmed text, a rounded number); elsewhere the normal form's text is the raw value's.
+
+JIT compilation is off for the statement: the planner cannot estimate the normalised keys,
+expects billions of joined rows and spends more time compiling than the statement takes.
 
 A value that does not read (``'abc'`` in a number column) makes its normal form fail with
 PostgreSQL's invalid-input error (``('refused: ' || value)::numeric``), so the happy path
@@ -87,10 +95,8 @@ opens; from a savepoint they last until the caller's transaction ends.
 
 from __future__ import annotations
 
-import codecs
-import csv
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TextIO
 
 import psycopg
 from psycopg import errors, pq, sql
@@ -99,6 +105,7 @@ from apps.reconciliation.compare import (
     SAMPLE_SIZE,
     ColumnRule,
     ComparisonError,
+    Differences,
     Outcome,
     Plan,
     normaliser,
@@ -160,6 +167,7 @@ _NUMBER_KINDS = ("integer", "numeric", "float4", "float8")
 _ZERO = {
     "text": sql.SQL("''"),
     "numeric": sql.SQL("0::numeric"),
+    "bigint": sql.SQL("0::bigint"),
     "date": sql.SQL("'1970-01-01'::date"),
     "timestamptz": sql.SQL("'1970-01-01 00:00+00'::timestamptz"),
     "boolean": sql.SQL("false"),
@@ -186,22 +194,22 @@ def compare_in_database(
     report: TextIO | None = None,
     sample_size: int = SAMPLE_SIZE,
 ) -> Outcome:
-    """Compares two SELECTs of one PostgreSQL database in the database.
+    """Compares two SELECTs of one PostgreSQL database in the database, in one statement.
 
     ``source_sql`` and ``target_sql`` return the columns of ``plan.side_columns(side)`` in
     that order. Runs in a transaction on ``connection`` (REPEATABLE READ when the
     connection is idle and has no isolation level of its own; a savepoint when a
     transaction is open) and writes nothing. Statements: ``SET TRANSACTION`` (when it opens
-    the transaction), one ``SELECT set_config(…)`` for ``TimeZone``, ``DateStyle`` and
-    ``extra_float_digits``, one that counts, one that reads the samples (none when
-    ``sample_size`` is 0) and, when ``report`` is given, one ``COPY`` that streams every
-    difference to it as CSV — whatever the size of the data. The side statements are
-    parsed and described (not run) first, to learn their column types.
+    the transaction), one ``SELECT set_config(…)`` for ``TimeZone``, ``DateStyle``,
+    ``extra_float_digits`` and ``jit``, and the comparison, declared as a server-side
+    cursor and read in batches: its rows give the counts, the samples and, when ``report``
+    is given, every difference as CSV — whatever the size of the data. The side
+    statements are parsed and described (not run) first, to learn their column types.
 
     Samples have the streamed strategy's shape (``key``, ``source``, ``target``,
     ``columns`` for mismatches, ``source_count``/``target_count`` for duplicates) with
-    values as PostgreSQL's text; a duplicate key's sample shows one of its rows (the least
-    by text), not necessarily the first read.
+    values as PostgreSQL's text; a duplicate key's sample shows one of its rows, not
+    necessarily the first read.
 
     Raises :class:`ComparisonError` for a value that does not read (naming side, column and
     value), an unsupported column type, a failing query or a statement timeout; a lost
@@ -222,11 +230,8 @@ def compare_in_database(
                 }
                 queries = {"source": source_sql, "target": target_sql}
                 query = _Query(plan, queries, kinds, icu=icu)
-                outcome = _count(connection, query)
-                outcome.samples = _samples(connection, query, sample_size)
-                if report is not None:
-                    _write_report(connection, query, report)
-                return outcome
+                differences = Differences(plan, report, sample_size=sample_size)
+                return _compare(connection, query, differences)
         except errors.DataError as exc:
             if query is not None:
                 with connection.transaction():
@@ -248,8 +253,14 @@ def apply_settings(connection) -> bool:
         "SELECT set_config('TimeZone', 'UTC', true), "
         "set_config('DateStyle', 'ISO, YMD', true), "
         "set_config('extra_float_digits', '1', true), "
+        # The planner cannot estimate the normalised keys, sees billions of joined rows and
+        # compiles the statement: 1.7 of 5 s at a million rows, for nothing gained. The
+        # sides come out of their windows sorted by key: a merge join, not a hash join that
+        # would spill them to disk again.
+        "set_config('jit', 'off', true), "
+        "set_config('enable_hashjoin', 'off', true), "
         "to_regcollation('pg_catalog.\"und-x-icu\"') IS NOT NULL"
-    ).fetchone()[3]
+    ).fetchone()[5]
 
 
 def _message(exc: psycopg.Error) -> str:
@@ -318,6 +329,13 @@ class Normal:
     value: sql.Composable
     refused: sql.Composable | None
     type: str
+    # Whether the normal form's text is the raw value's text (``value::text``), so that
+    # the raw value need not be carried through the comparison to be shown.
+    shows_raw: bool = False
+
+
+def _bigint(column: sql.Composable) -> Normal:
+    return Normal(sql.SQL("{}::bigint").format(column), None, "bigint", shows_raw=True)
 
 
 def _iso_text(timestamp: sql.Composable) -> sql.Composable:
@@ -412,7 +430,12 @@ def normal_sql(kind: str, rule: ColumnRule, column: sql.Composable, *, icu: bool
         if rule.case_insensitive:
             collation = sql.SQL('pg_catalog."und-x-icu"' if icu else '"default"')
             text = sql.SQL("lower({} COLLATE {})").format(text, collation)
-        return Normal(sql.SQL('({}) COLLATE "C"').format(text), None, "text")
+        as_is = (
+            kind == "text"
+            and rule.keep_trailing_whitespace
+            and not (rule.trim or rule.empty_is_null or rule.case_insensitive)
+        )
+        return Normal(sql.SQL('({}) COLLATE "C"').format(text), None, "text", shows_raw=as_is)
 
     text = python_text(kind, column)
     stripped = _strip(text)  # typed values are read stripped
@@ -420,7 +443,8 @@ def normal_sql(kind: str, rule: ColumnRule, column: sql.Composable, *, icu: bool
         value, refused = _number(kind, column, text, stripped)
         if rule.places is not None:
             value = sql.SQL("round({}, {})").format(value, sql.Literal(rule.places))
-        return Normal(value, refused, "numeric")
+        as_is = kind in ("integer", "numeric") and rule.places is None
+        return Normal(value, refused, "numeric", shows_raw=as_is)
     if rule.type in ("date", "datetime"):
         return _instant(kind, rule.type, column, text, stripped)
     return _boolean(kind, column, text, stripped)
@@ -481,12 +505,14 @@ def _instant(kind: str, type_name: str, column, text, stripped) -> Normal:
             s=stripped, p=sql.Literal(DATETIME_PATTERN)
         )
     elif kind == "timestamptz":
+        if type_name == "datetime":
+            return Normal(column, None, "timestamptz", shows_raw=True)
         instant, refused = column, None
     elif kind == "timestamp":
         instant, refused = sql.SQL("({} AT TIME ZONE 'UTC')").format(column), None
     elif kind == "date":
         if type_name == "date":
-            return Normal(column, None, "date")
+            return Normal(column, None, "date", shows_raw=True)
         instant, refused = sql.SQL("({}::timestamp AT TIME ZONE 'UTC')").format(column), None
     else:  # numbers, boolean
         instant, refused = _refuse(text, "timestamptz"), _not_null(column)
@@ -497,7 +523,7 @@ def _instant(kind: str, type_name: str, column, text, stripped) -> Normal:
 
 def _boolean(kind: str, column, text, stripped) -> Normal:
     if kind == "boolean":
-        return Normal(column, None, "boolean")
+        return Normal(column, None, "boolean", shows_raw=True)
     if kind in _TEXT_KINDS:
         word = sql.SQL('lower({} COLLATE "C")').format(stripped)
     elif kind in _NUMBER_KINDS:
@@ -521,7 +547,7 @@ def _boolean(kind: str, column, text, stripped) -> Normal:
 
 
 class _Query:
-    """Builds the counting, sampling, report and refusal statements of one comparison."""
+    """Builds the comparison and refusal statements of one comparison."""
 
     def __init__(self, plan: Plan, queries: dict[str, str], kinds: dict[str, list[str]], *, icu):
         self.plan = plan
@@ -530,18 +556,36 @@ class _Query:
         self.width = len(plan.keys) + len(plan.columns)
         rules = [plan.rules[source] for source, _ in plan.keys + plan.columns]
         self.rules = rules
+        # A column that is an integer on both sides is compared as a bigint: faster to
+        # sort, join and compare than numeric, and equal exactly when the numerics are.
+        whole = [
+            rule.type in ("number", "integer")
+            and rule.places is None
+            and kinds["source"][index] == kinds["target"][index] == "integer"
+            for index, rule in enumerate(rules)
+        ]
         self.normals = {
             side: [
-                normal_sql(kind, rule, sql.Identifier(f"c{index}"), icu=icu)
+                _bigint(sql.Identifier(f"c{index}"))
+                if whole[index]
+                else normal_sql(kind, rule, sql.Identifier(f"c{index}"), icu=icu)
                 for index, (kind, rule) in enumerate(zip(kinds[side], rules, strict=True))
             ]
             for side in SIDES
         }
         # The normal forms of a key part have one SQL type on both sides (the rule's).
         self.key_types = [normal.type for normal in self.normals["source"][: self.key_count]]
-        self.column_types = [normal.type for normal in self.normals["source"][self.key_count :]]
-
-    # -- pieces ------------------------------------------------------------------------
+        # A text column with a text rule on both sides is compared as it is first, and
+        # normalised only where the texts differ: the normal form of equal texts is equal,
+        # and the text rules never refuse a value.
+        self.icu = icu
+        self.lazy = {
+            index
+            for index, rule in enumerate(rules)
+            if index >= self.key_count
+            and rule.type == "text"
+            and kinds["source"][index] == kinds["target"][index] == "text"
+        }
 
     def _rows(self, side: str) -> sql.Composable:
         # On lines of their own: a query may end with a -- comment.
@@ -551,46 +595,57 @@ class _Query:
             query=sql.SQL(_statement(self.queries[side])),  # the caller's checked SELECT
         )
 
-    def _normal(self, side: str, raw: bool) -> sql.Composable:
-        normals = self.normals[side]
-        fields = [
-            sql.SQL("{} AS {}").format(normal.value, sql.Identifier(self._name(index)))
-            for index, normal in enumerate(normals)
-        ]
-        if raw:
-            fields.append(
-                sql.SQL("ARRAY[{}] AS raw").format(
-                    sql.SQL(", ").join(
-                        sql.SQL('{}::text COLLATE "C"').format(sql.Identifier(f"c{i}"))
-                        for i in range(self.width)
+    def _join_columns(self) -> list[sql.Identifier]:
+        names = []
+        for index in range(self.key_count):
+            names += [sql.Identifier(f"j{index}"), sql.Identifier(f"z{index}")]
+        return names
+
+    def _side(self, side: str) -> sql.Composable:
+        """The side's rows normalised, one row per key (any of its rows) with the key's row
+        count ``n``, numbered in key order, the last marked. Every row is normalised, so a
+        value that does not read stops the comparison wherever it is."""
+        fields = []
+        for index, normal in enumerate(self.normals[side]):
+            if index < self.key_count:
+                # A NULL key part matches a NULL key part: joined as (value or a zero of its
+                # type, is NULL), two equalities a merge or hash join can use.
+                fields += [
+                    sql.SQL("coalesce({}, {}) AS {}").format(
+                        normal.value, _ZERO[normal.type], sql.Identifier(f"j{index}")
+                    ),
+                    sql.SQL("{} IS NULL AS {}").format(normal.value, sql.Identifier(f"z{index}")),
+                ]
+            elif index not in self.lazy:
+                fields.append(
+                    sql.SQL("{} AS {}").format(
+                        normal.value, sql.Identifier(f"v{index - self.key_count}")
                     )
                 )
-            )
-        return sql.SQL("{side}_normal AS (SELECT {fields} FROM {side}_rows)").format(
-            side=sql.SQL(side), fields=sql.SQL(", ").join(fields)
-        )
-
-    def _name(self, index: int) -> str:
-        return f"k{index}" if index < self.key_count else f"v{index - self.key_count}"
-
-    def _keys(self, side: str, raw: bool) -> sql.Composable:
-        keys = [sql.Identifier(f"k{i}") for i in range(self.key_count)]
-        fields = [*keys, sql.SQL("count(*) AS n")]
-        for index, kind in enumerate(self.column_types):
-            name = sql.Identifier(f"v{index}")
-            aggregate = "bool_or" if kind == "boolean" else "min"
-            fields.append(sql.SQL("{}({}) AS {}").format(sql.SQL(aggregate), name, name))
-        if raw:
-            fields.append(sql.SQL("min(raw) AS raw"))
+            if index in self.lazy or not normal.shows_raw:
+                fields.append(sql.SQL("{c} AS {c}").format(c=sql.Identifier(f"c{index}")))
+        keys = sql.SQL(", ").join(self._join_columns())
         return sql.SQL(
-            "{side}_keys AS (SELECT {fields} FROM {side}_normal GROUP BY {keys})"
-        ).format(
-            side=sql.SQL(side), fields=sql.SQL(", ").join(fields), keys=sql.SQL(", ").join(keys)
-        )
+            "{side}_first AS (SELECT DISTINCT ON ({keys}) *, count(*) OVER (PARTITION BY {keys}) "
+            "AS n FROM (SELECT {fields} FROM {side}_rows) AS normal ORDER BY {keys}),\n"
+            "{side}_keys AS (SELECT *, row_number() OVER w AS key_number, "
+            "lead(true) OVER w IS NULL AS last FROM {side}_first "
+            "WINDOW w AS (ORDER BY {keys} ROWS UNBOUNDED PRECEDING))"
+        ).format(side=sql.SQL(side), keys=keys, fields=sql.SQL(", ").join(fields))
 
     def _differs(self, index: int) -> sql.Composable:
         source, _ = self.plan.columns[index]
-        tolerance = self.plan.rules[source].tolerance
+        rule = self.plan.rules[source]
+        tolerance = rule.tolerance
+        position = self.key_count + index
+        if position in self.lazy:
+            a, b = (sql.Identifier(alias, f"c{position}") for alias in ("s", "t"))
+            return sql.SQL("({} IS DISTINCT FROM {} AND {} IS DISTINCT FROM {})").format(
+                python_text("text", a),
+                python_text("text", b),
+                normal_sql("text", rule, a, icu=self.icu).value,
+                normal_sql("text", rule, b, icu=self.icu).value,
+            )
         a = sql.Identifier("s", f"v{index}")
         b = sql.Identifier("t", f"v{index}")
         if tolerance is None:
@@ -600,152 +655,74 @@ class _Query:
             "ELSE abs({a} - {b}) <= {tolerance} END"
         ).format(a=a, b=b, tolerance=sql.Literal(tolerance))
 
-    def _compared(self, raw: bool) -> sql.Composable:
-        fields = [sql.SQL("s.n AS source_n"), sql.SQL("t.n AS target_n")]
+    def _raw(self, alias: str, side: str) -> sql.Composable:
+        """The side's raw values as text, from the normal form where its text is the raw
+        value's."""
+        items = []
+        for index, normal in enumerate(self.normals[side]):
+            if index in self.lazy or not normal.shows_raw:
+                value = sql.Identifier(alias, f"c{index}")
+            elif index < self.key_count:
+                value = sql.SQL("CASE WHEN NOT {z} THEN {j} END").format(
+                    z=sql.Identifier(alias, f"z{index}"), j=sql.Identifier(alias, f"j{index}")
+                )
+            else:
+                value = sql.Identifier(alias, f"v{index - self.key_count}")
+            items.append(sql.SQL("{}::text").format(value))
+        return sql.SQL("CASE WHEN {a}.n IS NOT NULL THEN ARRAY[{items}] END").format(
+            a=sql.SQL(alias), items=sql.SQL(", ").join(items)
+        )
+
+    def comparison(self) -> sql.Composable:
+        """The one statement: a row for each key that differs (missing, unexpected,
+        duplicate or mismatched) and for the last key of each side, which carries the
+        side's key count; the counts follow from these rows (see :func:`_compare`)."""
+        differs = [self._differs(index) for index in range(len(self.plan.columns))]
+        keys = []
         for index in range(self.key_count):
-            fields.append(
-                sql.SQL("coalesce(s.{k}, t.{k}) AS {k}").format(k=sql.Identifier(f"k{index}"))
+            j, z = sql.Identifier(f"j{index}"), sql.Identifier(f"z{index}")
+            keys.append(
+                sql.SQL(
+                    "CASE WHEN NOT coalesce(s.{z}, t.{z}) THEN coalesce(s.{j}, t.{j}) END"
+                ).format(j=j, z=z)
             )
-        for index in range(len(self.plan.columns)):
-            fields.append(sql.SQL("{} AS {}").format(self._differs(index), self._d(index)))
-        for side, alias in (("source", "s"), ("target", "t")):
-            if raw:
-                fields.append(sql.SQL("{}.raw AS {}_raw").format(sql.SQL(alias), sql.SQL(side)))
         join = sql.SQL(" AND ").join(
-            sql.SQL(
-                "coalesce(s.{k}, {zero}) = coalesce(t.{k}, {zero}) AND (s.{k} IS NULL) = (t.{k} IS NULL)"
-            ).format(k=sql.Identifier(f"k{index}"), zero=_ZERO[kind])
-            for index, kind in enumerate(self.key_types)
+            sql.SQL("s.{c} = t.{c}").format(c=column) for column in self._join_columns()
         )
-        return sql.SQL(
-            "compared AS (SELECT {fields} FROM source_keys AS s FULL JOIN target_keys AS t "
-            "ON {join})"
-        ).format(fields=sql.SQL(", ").join(fields), join=join)
-
-    @staticmethod
-    def _d(index: int) -> sql.Identifier:
-        return sql.Identifier(f"d{index}")
-
-    def _any_differs(self) -> sql.Composable:
-        if not self.plan.columns:
-            return sql.SQL("false")
-        return sql.SQL("({})").format(
-            sql.SQL(" OR ").join(self._d(i) for i in range(len(self.plan.columns)))
-        )
-
-    def _with(self, raw: bool) -> sql.Composable:
-        ctes = [self._rows("source"), self._rows("target")]
-        for side in SIDES:
-            ctes += [self._normal(side, raw), self._keys(side, raw)]
-        ctes.append(self._compared(raw))
-        return sql.SQL("WITH {}").format(sql.SQL(",\n").join(ctes))
-
-    def _kind(self) -> sql.Composable:
-        return sql.SQL(
-            "CASE WHEN target_n IS NULL THEN 'missing_in_target' "
-            "WHEN source_n IS NULL THEN 'unexpected_in_target' "
-            "WHEN source_n + target_n > 2 THEN 'duplicate' "
-            "WHEN {} THEN 'mismatched' END"
-        ).format(self._any_differs())
-
-    def _differences(self, materialized: bool) -> sql.Composable:
-        return sql.SQL(
-            "differences AS {m}(SELECT * FROM (SELECT {kind} AS kind, * FROM compared) AS c "
-            "WHERE kind IS NOT NULL)"
-        ).format(
-            m=sql.SQL("MATERIALIZED " if materialized else ""),
-            kind=self._kind(),
-        )
-
-    # -- statements --------------------------------------------------------------------
-
-    def counts(self) -> sql.Composable:
-        both = sql.SQL("source_n = 1 AND target_n = 1")
         fields = [
-            sql.SQL("coalesce(sum(source_n), 0)::bigint"),
-            sql.SQL("coalesce(sum(target_n), 0)::bigint"),
-            sql.SQL("count(*) FILTER (WHERE {} AND NOT {})").format(both, self._any_differs()),
-            sql.SQL("count(*) FILTER (WHERE {} AND {})").format(both, self._any_differs()),
-            sql.SQL("count(*) FILTER (WHERE target_n IS NULL)"),
-            sql.SQL("count(*) FILTER (WHERE source_n IS NULL)"),
-            sql.SQL("count(*) FILTER (WHERE source_n + target_n > 2)"),
-            sql.SQL("count(*) FILTER (WHERE source_n > 1)"),
-            sql.SQL("coalesce(sum(source_n) FILTER (WHERE source_n > 1), 0)::bigint"),
-            sql.SQL("count(*) FILTER (WHERE target_n > 1)"),
-            sql.SQL("coalesce(sum(target_n) FILTER (WHERE target_n > 1), 0)::bigint"),
+            sql.SQL("s.n, t.n, s.key_number, s.last, t.key_number, t.last"),
+            *keys,
+            *differs,
+            self._raw("s", "source"),
+            self._raw("t", "target"),
         ]
-        for index in range(len(self.plan.columns)):
-            fields.append(sql.SQL("count(*) FILTER (WHERE {} AND {})").format(both, self._d(index)))
-        return sql.SQL("{with_}\nSELECT {fields} FROM compared").format(
-            with_=self._with(raw=False), fields=sql.SQL(", ").join(fields)
-        )
-
-    def _order(self) -> sql.Composable:
-        parts = []
-        for index, kind in enumerate(self.key_types):
-            key = sql.Identifier(f"k{index}")
-            collate = sql.SQL(' COLLATE "C"' if kind == "text" else "")
-            parts.append(sql.SQL("{}{} NULLS FIRST").format(key, collate))
-        return sql.SQL(", ").join(parts)
-
-    def samples(self, sample_size: int) -> sql.Composable:
-        fields = sql.SQL(", ").join(
-            [
-                sql.SQL("kind, source_n, target_n, source_raw, target_raw"),
-                *(self._d(i) for i in range(len(self.plan.columns))),
-            ]
-        )
-        branches = sql.SQL("\nUNION ALL\n").join(
-            sql.SQL(
-                "(SELECT {fields} FROM differences WHERE kind = {kind} ORDER BY {order} "
-                "LIMIT {limit})"
-            ).format(
-                fields=fields,
-                kind=sql.Literal(kind),
-                order=self._order(),
-                limit=sql.Literal(sample_size),
-            )
-            for kind in ("missing_in_target", "unexpected_in_target", "mismatched", "duplicate")
-        )
-        return sql.SQL("{with_},\n{differences}\n{branches}").format(
-            with_=self._with(raw=True), differences=self._differences(True), branches=branches
-        )
-
-    def report(self) -> sql.Composable:
-        raw = sql.SQL("coalesce(d.source_raw, d.target_raw)")
-        keys = [
-            sql.SQL("nullif(({})[{}], '')").format(raw, sql.Literal(i + 1))
-            for i in range(self.key_count)
+        condition = [
+            sql.SQL("s.last OR t.last OR s.n IS NULL OR t.n IS NULL OR s.n + t.n > 2"),
+            *differs,
         ]
-        positions = [self.key_count + i + 1 for i in range(len(self.plan.columns))]
-
-        def array(items, kind):
-            if not items:
-                return sql.SQL("'{{}}'::{}[]").format(sql.SQL(kind))
-            return sql.SQL("ARRAY[{}]::{}[]").format(sql.SQL(", ").join(items), sql.SQL(kind))
-
-        unnest = sql.SQL("unnest({}, {}, {}, {})").format(
-            array([sql.Literal(source) for source, _ in self.plan.columns], "text"),
-            array([sql.SQL("d.source_raw[{}]").format(sql.Literal(p)) for p in positions], "text"),
-            array([sql.SQL("d.target_raw[{}]").format(sql.Literal(p)) for p in positions], "text"),
-            array(
-                [sql.SQL("d.{}").format(self._d(i)) for i in range(len(self.plan.columns))],
-                "boolean",
-            ),
+        return sql.SQL(
+            "WITH {rows_s},\n{rows_t},\n{source},\n{target}\n"
+            "SELECT {fields} FROM source_keys AS s FULL JOIN target_keys AS t ON {join}\n"
+            "WHERE {condition}"
+        ).format(
+            rows_s=self._rows("source"),
+            rows_t=self._rows("target"),
+            source=self._side("source"),
+            target=self._side("target"),
+            fields=sql.SQL(", ").join(fields),
+            join=join,
+            condition=sql.SQL(" OR ").join(condition),
         )
-        select = sql.SQL(
-            "SELECT d.kind, {keys}, x.name, "
-            "CASE d.kind WHEN 'duplicate' THEN d.source_n || ' rows' "
-            "ELSE nullif(x.source_value, '') END, "
-            "CASE d.kind WHEN 'duplicate' THEN d.target_n || ' rows' "
-            "ELSE nullif(x.target_value, '') END "
-            "FROM differences AS d LEFT JOIN LATERAL {unnest} "
-            "AS x(name, source_value, target_value, differs) "
-            "ON d.kind = 'mismatched' AND x.differs"
-        ).format(keys=sql.SQL(", ").join(keys), unnest=unnest)
-        return sql.SQL("COPY ({with_},\n{differences}\n{select}) TO STDOUT (FORMAT csv)").format(
-            with_=self._with(raw=True), differences=self._differences(False), select=select
-        )
+
+    def row_types(self) -> list[str]:
+        """The types of the comparison's columns, for reading it through binary COPY."""
+        return [
+            *["bigint", "bigint", "bigint", "boolean", "bigint", "boolean"],
+            *self.key_types,
+            *["boolean"] * len(self.plan.columns),
+            "text[]",
+            "text[]",
+        ]
 
     def refused(self, side: str) -> sql.Composable | None:
         """The first column and value of a side that does not read, as text (None when
@@ -772,18 +749,6 @@ class _Query:
 # --------------------------------------------------------------------------------------
 # Running them
 # --------------------------------------------------------------------------------------
-
-
-def _count(connection, query: _Query) -> Outcome:
-    row = connection.execute(query.counts()).fetchone()
-    counts = dict(zip(Outcome.COUNTS, row[: len(Outcome.COUNTS)], strict=True))
-    mismatches = row[len(Outcome.COUNTS) :]
-    return Outcome(
-        **counts,
-        column_mismatches={
-            source: count for (source, _), count in zip(query.plan.columns, mismatches, strict=True)
-        },
-    )
 
 
 def _diagnose(connection, query: _Query) -> None:
@@ -813,42 +778,79 @@ def _diagnose(connection, query: _Query) -> None:
         raise ComparisonError(f"{side} column {name}: {shown} {message}.")
 
 
-def _samples(connection, query: _Query, sample_size: int) -> dict[str, list[dict]]:
-    samples: dict[str, list[dict]] = {
-        kind: []
-        for kind in ("missing_in_target", "unexpected_in_target", "mismatched", "duplicate")
-    }
-    if sample_size <= 0:
-        return samples
+def _compare(connection, query: _Query, differences: Differences) -> Outcome:
+    """Runs the comparison statement and works the counts out of its rows: each key of a
+    side is missing, a duplicate, mismatched or matched, so the matched keys are the side's
+    key count (from its last key's row) less the others."""
     plan = query.plan
-    source_names = plan.side_columns("source")
-    target_names = plan.side_columns("target")
-    for kind, source_n, target_n, source_raw, target_raw, *differs in connection.execute(
-        query.samples(sample_size)
-    ):
-        item: dict[str, Any] = {
-            "key": list((source_raw or target_raw)[: query.key_count]),
-            "source": dict(zip(source_names, source_raw, strict=True)) if source_raw else None,
-            "target": dict(zip(target_names, target_raw, strict=True)) if target_raw else None,
-        }
-        if kind == "mismatched":
-            item["columns"] = [
-                source for (source, _), d in zip(plan.columns, differs, strict=True) if d
-            ]
-        elif kind == "duplicate":
-            item["source_count"], item["target_count"] = source_n, target_n
-        samples[kind].append(item)
-    return samples
-
-
-def _write_report(connection, query: _Query, report: TextIO) -> None:
-    csv.writer(report, lineterminator="\n").writerow(
-        ["difference"]
-        + [source for source, _ in query.plan.keys]
-        + ["column", "source value", "target value"]
+    outcome = Outcome(column_mismatches={source: 0 for source, _ in plan.columns})
+    names = {side: plan.side_columns(side) for side in SIDES}
+    columns = [source for source, _ in plan.columns]
+    key_count = query.key_count
+    source_keys = target_keys = 0
+    # COPY streams the rows as the database finds them: the rows are recorded here while
+    # it is still comparing.
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT BINARY)").format(query.comparison())
+    with connection.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.set_types(query.row_types())
+        for row in copy.rows():
+            source_n, target_n, source_number, source_last, target_number, target_last = row[:6]
+            key = row[6 : 6 + key_count]
+            differs = row[6 + key_count : -2]
+            source_raw, target_raw = row[-2], row[-1]
+            if source_last:
+                source_keys = source_number
+            if target_last:
+                target_keys = target_number
+            if source_n is not None and source_n > 1:
+                outcome.duplicate_source_keys += 1
+                outcome.duplicate_source_rows += source_n
+            if target_n is not None and target_n > 1:
+                outcome.duplicate_target_keys += 1
+                outcome.duplicate_target_rows += target_n
+            counts = None
+            differing = None
+            if target_n is None:
+                kind = "missing_in_target"
+            elif source_n is None:
+                kind = "unexpected_in_target"
+            elif source_n + target_n > 2:
+                kind, counts = "duplicate", (source_n, target_n)
+            elif any(differs):
+                kind = "mismatched"
+                differing = [name for name, d in zip(columns, differs, strict=True) if d]
+                for name in differing:
+                    outcome.column_mismatches[name] += 1
+            else:
+                continue  # the last key of a side, matched
+            setattr(outcome, _TALLY[kind], getattr(outcome, _TALLY[kind]) + 1)
+            raw = source_raw or target_raw
+            differences.record(
+                kind,
+                key,
+                list(raw[:key_count]),
+                dict(zip(names["source"], source_raw, strict=True)) if source_raw else None,
+                dict(zip(names["target"], target_raw, strict=True)) if target_raw else None,
+                columns=differing,
+                counts=counts,
+            )
+    # A duplicated key's extra rows are the only rows that are not a key of their own.
+    outcome.source_rows = (
+        source_keys + outcome.duplicate_source_rows - outcome.duplicate_source_keys
     )
-    decoder = codecs.getincrementaldecoder(connection.info.encoding)()
-    with connection.cursor() as cursor, cursor.copy(query.report()) as copy:
-        for chunk in copy:
-            report.write(decoder.decode(chunk))
-    report.write(decoder.decode(b"", final=True))
+    outcome.target_rows = (
+        target_keys + outcome.duplicate_target_rows - outcome.duplicate_target_keys
+    )
+    outcome.matched = (
+        source_keys - outcome.missing_in_target - outcome.duplicates - outcome.mismatched
+    )
+    outcome.samples = differences.samples()
+    return outcome
+
+
+_TALLY = {
+    "missing_in_target": "missing_in_target",
+    "unexpected_in_target": "unexpected_in_target",
+    "duplicate": "duplicates",
+    "mismatched": "mismatched",
+}

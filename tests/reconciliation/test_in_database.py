@@ -360,19 +360,25 @@ def test_it_runs_inside_the_callers_open_transaction_and_leaves_it_open(writer, 
         reader.rollback()
 
 
-def test_the_report_quotes_like_the_streamed_one_and_shows_nulls_as_empty(writer, reader):
+def test_the_report_is_written_as_the_streamed_one_quoted_nulls_empty_formulas_escaped(
+    writer, reader
+):
     plan = Plan.build(["id"], ["note", "at"])
     load(
         writer,
         "notes",
         {"id": "text", "note": "text", "at": "timestamptz"},
-        [("a,1", 'say "hi"', datetime(2024, 5, 1, 8, tzinfo=UTC)), ("", "x\ny", None)],
+        [
+            ("a,1", 'say "hi"', datetime(2024, 5, 1, 8, tzinfo=UTC)),
+            ("", "x\ny", None),
+            ("=f", "=SUM(A1)", None),
+        ],
     )
     load(
         writer,
         "notes_copy",
         {"id": "text", "note": "text", "at": "timestamptz"},
-        [("a,1", "say hi", None), ("", None, None)],
+        [("a,1", "say hi", None), ("", None, None), ("=f", "-1", None)],
     )
     report = io.StringIO()
     outcome = compare_in_database(
@@ -382,14 +388,14 @@ def test_the_report_quotes_like_the_streamed_one_and_shows_nulls_as_empty(writer
         select("notes_copy", ["id", "note", "at"]),
         report=report,
     )
-    assert outcome.mismatched == 2
-    assert outcome.column_mismatches == {"note": 2, "at": 1}
-    assert sorted(report.getvalue().split("\n")[1:-1]) == sorted(
+    assert outcome.mismatched == 3
+    assert outcome.column_mismatches == {"note": 3, "at": 1}
+    assert sorted(report.getvalue().split("\r\n")[1:-1]) == sorted(
         [
             'mismatched,"a,1",note,"say ""hi""",say hi',
             'mismatched,"a,1",at,2024-05-01 08:00:00+00,',
-            'mismatched,,note,"x',
-            'y",',
+            'mismatched,,note,"x\ny",',
+            "mismatched,'=f,note,'=SUM(A1),'-1",
         ]
     )
     assert outcome.samples["mismatched"][0]["key"] == [""]  # '' sorts first (C order)
@@ -514,6 +520,32 @@ def test_the_in_database_comparison_agrees_with_the_reference(writer, reader, da
     target = [as_stored_text(row) for row in target]
     load(writer, "prop_source", SOURCE_TYPES, source)
     load(writer, "prop_target", TARGET_TYPES, target)
+    assert_agrees_with_the_reference(reader, source, target)
+
+
+TYPED_TARGET_TYPES = {
+    "order_id": "bigint",
+    "line": "text",
+    "total": "numeric",
+    "booked_at": "timestamptz",
+    "name": "text",
+    "active": "boolean",
+    "day": "date",
+}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=datasets())
+def test_typed_sides_agree_with_the_reference(writer, reader, data):
+    # Integer keys on both sides join as bigints, typed values are shown from their normal
+    # form and text columns are normalised only where they differ.
+    source, target = data
+    load(writer, "prop_source", SOURCE_TYPES, source)
+    load(writer, "prop_target", TYPED_TARGET_TYPES, target)
+    assert_agrees_with_the_reference(reader, source, target)
+
+
+def assert_agrees_with_the_reference(reader, source, target):
     report = io.StringIO()
     outcome = compare_in_database(
         reader,
@@ -543,6 +575,73 @@ def test_the_in_database_comparison_agrees_with_the_reference(writer, reader, da
         return rows[0], Counter((row[0], row[3]) for row in rows[1:])
 
     assert kinds_and_columns(report.getvalue()) == kinds_and_columns(streamed_report.getvalue())
+
+
+def test_values_are_shown_as_stored_whichever_form_is_compared(writer, reader):
+    plan = Plan.build(
+        ["id"],
+        ["amount", "name", "at", "day", "active"],
+        normalisation={"amount": {"type": "number"}, "name": {"trim": True}},
+    )
+    types = {
+        "id": "integer",
+        "amount": "numeric(12, 2)",
+        "name": "text",
+        "at": "timestamptz",
+        "day": "date",
+        "active": "boolean",
+    }
+    at = datetime(2024, 5, 1, 8, tzinfo=UTC)
+    load(
+        writer,
+        "stored",
+        types,
+        [
+            (1, Decimal("12.30"), " a ", at, date(2024, 5, 1), True),
+            (2, Decimal("1"), "b", at, None, False),
+        ],
+    )
+    load(
+        writer,
+        "stored_copy",
+        {**types, "id": "bigint", "amount": "numeric"},
+        [
+            (1, Decimal("12.3"), "a", at, date(2024, 5, 1), True),
+            (2, Decimal("1.50"), "b ", at, None, False),
+        ],
+    )
+    report = io.StringIO()
+    outcome = compare_in_database(
+        reader,
+        plan,
+        select("stored", plan.side_columns("source")),
+        select("stored_copy", plan.side_columns("target")),
+        report=report,
+    )
+    assert outcome.matched == 1  # 12.30 = 12.3, ' a ' = 'a' trimmed
+    assert outcome.samples["mismatched"] == [
+        {
+            "key": ["2"],
+            "source": {
+                "id": "2",
+                "amount": "1.00",
+                "name": "b",
+                "at": "2024-05-01 08:00:00+00",
+                "day": None,
+                "active": "false",
+            },
+            "target": {
+                "id": "2",
+                "amount": "1.50",
+                "name": "b ",
+                "at": "2024-05-01 08:00:00+00",
+                "day": None,
+                "active": "false",
+            },
+            "columns": ["amount"],
+        }
+    ]
+    assert report.getvalue().split("\r\n")[1] == "mismatched,2,amount,1.00,1.50"
 
 
 # --------------------------------------------------------------------------------------
@@ -889,22 +988,25 @@ def test_one_statement_counts_whatever_the_size(writer, reader, statements, rows
     assert outcome.missing_in_target == 1
     assert outcome.unexpected_in_target == 1
     assert outcome.column_mismatches == {"amount": 0, "name": (rows - 1) // 7}
-    # REPEATABLE READ, settings, counts, samples; the report's COPY
-    assert [kind for kind, _ in statements] == ["execute"] * 4 + ["copy"]
+    # REPEATABLE READ, settings; the comparison, streamed by COPY, gives the counts, the
+    # samples and the report
+    assert [kind for kind, _ in statements] == ["execute", "execute", "copy"]
     statements.clear()
     compare_counts_example(reader, sample_size=0)
-    assert [kind for kind, _ in statements] == ["execute"] * 3  # …, counts
+    assert [kind for kind, _ in statements] == ["execute", "execute", "copy"]
 
 
 def test_the_sides_are_joined_by_hash_or_merge_never_a_nested_loop(writer, reader, statements):
     load_orders(writer, 10_000)
     statements.clear()
     compare_counts_example(reader, sample_size=0)
-    counts = statements[2][1]
+    kind, copy = statements[2]
+    assert kind == "copy"
+    comparison = list(copy)[1]  # COPY ( <the comparison> ) TO STDOUT …
     with reader.transaction():
         apply_settings(reader)
         plan = "\n".join(
-            row[0] for row in reader.execute(sql.SQL("EXPLAIN {}").format(counts)).fetchall()
+            row[0] for row in reader.execute(sql.SQL("EXPLAIN {}").format(comparison)).fetchall()
         )
     assert "Hash Full Join" in plan or "Merge Full Join" in plan, plan
     assert "Nested Loop" not in plan, plan
