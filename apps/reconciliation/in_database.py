@@ -2,46 +2,48 @@
 
 :func:`compare_in_database` sends one statement that does what
 :class:`~apps.reconciliation.compare.StreamedComparison` does in Python, the way an expert
-would write it by hand, and reads it through a server-side cursor::
+would write it by hand, and reads its rows as the database finds them (binary COPY)::
 
     WITH source_rows (c0, c1, …) AS (<source SELECT>),
          target_rows (c0, c1, …) AS (<target SELECT>),
-         source_first AS (SELECT DISTINCT ON (j0, z0, …) *,
-                                 count(*) OVER (PARTITION BY j0, z0, …) AS n
-                          FROM (SELECT <each key part k as j = coalesce(k, <zero>) and
-                                        z = k IS NULL, each column as v, normalised as
-                                        compare.normaliser does> FROM source_rows) AS normal
-                          ORDER BY j0, z0, …),
-         source_keys AS (SELECT *, row_number() OVER w AS key_number,
-                                lead(true) OVER w IS NULL AS last
-                         FROM source_first WINDOW w AS (ORDER BY j0, z0, …)),
-         target_first …, target_keys …
-    SELECT s.n, t.n, s.key_number, s.last, t.key_number, t.last, <key>,
-           s.v0 IS DISTINCT FROM t.v0, …, <each side's raw values as text>
+         source_keys AS (SELECT DISTINCT ON (j0, z0, …) *,
+                                count(*) OVER (PARTITION BY j0, z0, …) AS n
+                         FROM (SELECT <each key part k as j = coalesce(k, <zero>) and
+                                       z = k IS NULL, each column as v, normalised as
+                                       compare.normaliser does> FROM source_rows) AS normal
+                         ORDER BY j0, z0, …),
+         target_keys …
+    SELECT false, s.n, t.n, <key>, s.v0 IS DISTINCT FROM t.v0, …, <each side's values as text>
     FROM source_keys AS s FULL JOIN target_keys AS t ON s.j0 = t.j0 AND s.z0 = t.z0 AND …
-    WHERE <the key is missing, unexpected, duplicated or mismatched>
-       OR s.last OR t.last
+    WHERE s.n IS NULL OR t.n IS NULL OR s.n + t.n > 2 OR <a column differs>
+    UNION ALL
+    SELECT true, (SELECT count(*) FROM (<source SELECT>)), (SELECT count(*) FROM (<target …>)), …
 
-Each side is sorted once by key: the count per key, one row per key and the numbering come
-out of that order, and the sides meet in a merge join. Each key part joins on two equalities
-(its value with NULL replaced by a zero of its type, and whether it is NULL), so a NULL key
-part matches a NULL key part without ``IS NOT DISTINCT FROM``; a key part that is an integer
-on both sides is compared as ``bigint``. Duplicates are counted, never compared, so any row of
-a duplicated key may stand for it. A tolerance compares ``abs(s.v - t.v) <= tolerance``,
-NULL-safely.
+Each side is sorted once by key: the count per key and one row per key come out of that
+order, and the sides meet in a merge join. Each key part joins on two equalities (its value
+with NULL replaced by a zero of its type, and whether it is NULL), so a NULL key part matches
+a NULL key part without ``IS NOT DISTINCT FROM``; columns that are integers on both sides
+compare as ``bigint``. Duplicates are counted, never compared, so any row of a duplicated key
+may stand for it. A tolerance compares ``abs(s.v - t.v) <= tolerance``, NULL-safely. A text
+column with a text rule on both sides is compared as stored first and normalised only where
+the texts differ (equal texts have equal normal forms, and the text rules refuse nothing).
 
-Only the differences come back (with the last key of each side, whose number is the side's
-key count). The counts follow: a side's rows are its keys plus a duplicated key's extra rows,
-and the matched keys are the source's keys that are not missing, duplicated or mismatched.
-The rows go through :class:`~apps.reconciliation.compare.Differences`, as the streamed
-strategy's do: the samples are the first ``sample_size`` keys of each kind in
+Only the differences come back, and one more row with each side's row count (each side's
+statement runs a second time for it, as a ``count(*)``: cheaper than counting every key in
+the comparison). The counts follow: every source row belongs to one key, and a key that is
+not a difference is matched with one row a side. The rows go through
+:class:`~apps.reconciliation.compare.Differences`, as the streamed strategy's do: the samples
+are the first ``sample_size`` keys of each kind in
 :func:`~apps.reconciliation.compare.key_order` (NULL first, numbers by value, text by code
 point), and the report is the streamed strategy's CSV (the order of its rows is
-unspecified). Raw values travel only where a column's normal form would not show them (a
-trimmed text, a rounded number); elsewhere the normal form's text is the raw value's.
+unspecified). Raw values travel through the comparison only where a column's normal form
+would not show them (a trimmed text, a rounded number); elsewhere the normal form's text is
+the raw value's.
 
-JIT compilation is off for the statement: the planner cannot estimate the normalised keys,
-expects billions of joined rows and spends more time compiling than the statement takes.
+For the statement JIT compilation and hash joins are off: the planner cannot estimate the
+normalised keys, expects billions of joined rows, compiles the statement for longer than it
+takes to run and would rather hash two inputs that are already sorted by key. When the
+function opens the transaction it is REPEATABLE READ.
 
 A value that does not read (``'abc'`` in a number column) makes its normal form fail with
 PostgreSQL's invalid-input error (``('refused: ' || value)::numeric``), so the happy path
@@ -201,9 +203,9 @@ def compare_in_database(
     connection is idle and has no isolation level of its own; a savepoint when a
     transaction is open) and writes nothing. Statements: ``SET TRANSACTION`` (when it opens
     the transaction), one ``SELECT set_config(…)`` for ``TimeZone``, ``DateStyle``,
-    ``extra_float_digits`` and ``jit``, and the comparison, declared as a server-side
-    cursor and read in batches: its rows give the counts, the samples and, when ``report``
-    is given, every difference as CSV — whatever the size of the data. The side
+    ``extra_float_digits``, ``jit`` and ``enable_hashjoin``, and the comparison, read by
+    binary COPY as the database finds its rows: they give the counts, the samples and,
+    when ``report`` is given, every difference as CSV — whatever the size of the data. The side
     statements are parsed and described (not run) first, to learn their column types.
 
     Samples have the streamed strategy's shape (``key``, ``source``, ``target``,
@@ -603,8 +605,8 @@ class _Query:
 
     def _side(self, side: str) -> sql.Composable:
         """The side's rows normalised, one row per key (any of its rows) with the key's row
-        count ``n``, numbered in key order, the last marked. Every row is normalised, so a
-        value that does not read stops the comparison wherever it is."""
+        count ``n``, in key order. Every row is normalised, so a value that does not read
+        stops the comparison wherever it is."""
         fields = []
         for index, normal in enumerate(self.normals[side]):
             if index < self.key_count:
@@ -626,11 +628,8 @@ class _Query:
                 fields.append(sql.SQL("{c} AS {c}").format(c=sql.Identifier(f"c{index}")))
         keys = sql.SQL(", ").join(self._join_columns())
         return sql.SQL(
-            "{side}_first AS (SELECT DISTINCT ON ({keys}) *, count(*) OVER (PARTITION BY {keys}) "
-            "AS n FROM (SELECT {fields} FROM {side}_rows) AS normal ORDER BY {keys}),\n"
-            "{side}_keys AS (SELECT *, row_number() OVER w AS key_number, "
-            "lead(true) OVER w IS NULL AS last FROM {side}_first "
-            "WINDOW w AS (ORDER BY {keys} ROWS UNBOUNDED PRECEDING))"
+            "{side}_keys AS (SELECT DISTINCT ON ({keys}) *, count(*) OVER (PARTITION BY {keys}) "
+            "AS n FROM (SELECT {fields} FROM {side}_rows) AS normal ORDER BY {keys})"
         ).format(side=sql.SQL(side), keys=keys, fields=sql.SQL(", ").join(fields))
 
     def _differs(self, index: int) -> sql.Composable:
@@ -675,8 +674,8 @@ class _Query:
 
     def comparison(self) -> sql.Composable:
         """The one statement: a row for each key that differs (missing, unexpected,
-        duplicate or mismatched) and for the last key of each side, which carries the
-        side's key count; the counts follow from these rows (see :func:`_compare`)."""
+        duplicate or mismatched), then a row with each side's row count (see
+        :func:`_compare`)."""
         differs = [self._differs(index) for index in range(len(self.plan.columns))]
         keys = []
         for index in range(self.key_count):
@@ -690,20 +689,31 @@ class _Query:
             sql.SQL("s.{c} = t.{c}").format(c=column) for column in self._join_columns()
         )
         fields = [
-            sql.SQL("s.n, t.n, s.key_number, s.last, t.key_number, t.last"),
+            sql.SQL("false, s.n, t.n"),
             *keys,
             *differs,
             self._raw("s", "source"),
             self._raw("t", "target"),
         ]
-        condition = [
-            sql.SQL("s.last OR t.last OR s.n IS NULL OR t.n IS NULL OR s.n + t.n > 2"),
-            *differs,
+        condition = [sql.SQL("s.n IS NULL OR t.n IS NULL OR s.n + t.n > 2"), *differs]
+        # The row counts run each side's statement once more, on its own: counted from the
+        # comparison's rows they would need a window over every key, which costs more
+        # than a count(*) of a table.
+        totals = [
+            sql.SQL("true"),
+            *(
+                sql.SQL("(SELECT count(*) FROM (\n{}\n) AS side)").format(
+                    sql.SQL(_statement(self.queries[side]))
+                )
+                for side in SIDES
+            ),
+            *[sql.NULL] * (self.key_count + len(differs) + 2),
         ]
         return sql.SQL(
             "WITH {rows_s},\n{rows_t},\n{source},\n{target}\n"
             "SELECT {fields} FROM source_keys AS s FULL JOIN target_keys AS t ON {join}\n"
-            "WHERE {condition}"
+            "WHERE {condition}\n"
+            "UNION ALL SELECT {totals}"
         ).format(
             rows_s=self._rows("source"),
             rows_t=self._rows("target"),
@@ -712,12 +722,13 @@ class _Query:
             fields=sql.SQL(", ").join(fields),
             join=join,
             condition=sql.SQL(" OR ").join(condition),
+            totals=sql.SQL(", ").join(totals),
         )
 
     def row_types(self) -> list[str]:
         """The types of the comparison's columns, for reading it through binary COPY."""
         return [
-            *["bigint", "bigint", "bigint", "boolean", "bigint", "boolean"],
+            *["boolean", "bigint", "bigint"],
             *self.key_types,
             *["boolean"] * len(self.plan.columns),
             "text[]",
@@ -779,50 +790,47 @@ def _diagnose(connection, query: _Query) -> None:
 
 
 def _compare(connection, query: _Query, differences: Differences) -> Outcome:
-    """Runs the comparison statement and works the counts out of its rows: each key of a
-    side is missing, a duplicate, mismatched or matched, so the matched keys are the side's
-    key count (from its last key's row) less the others."""
+    """Runs the comparison statement and works the counts out of its rows: every source
+    row belongs to one key, and a key that is not a difference is matched (one row)."""
     plan = query.plan
     outcome = Outcome(column_mismatches={source: 0 for source, _ in plan.columns})
     names = {side: plan.side_columns(side) for side in SIDES}
     columns = [source for source, _ in plan.columns]
     key_count = query.key_count
-    source_keys = target_keys = 0
+    differing_source_rows = 0
     # COPY streams the rows as the database finds them: the rows are recorded here while
     # it is still comparing.
     statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT BINARY)").format(query.comparison())
     with connection.cursor() as cursor, cursor.copy(statement) as copy:
         copy.set_types(query.row_types())
         for row in copy.rows():
-            source_n, target_n, source_number, source_last, target_number, target_last = row[:6]
-            key = row[6 : 6 + key_count]
-            differs = row[6 + key_count : -2]
+            totals, source_n, target_n = row[:3]
+            if totals:
+                outcome.source_rows, outcome.target_rows = source_n, target_n
+                continue
+            key = row[3 : 3 + key_count]
+            differs = row[3 + key_count : -2]
             source_raw, target_raw = row[-2], row[-1]
-            if source_last:
-                source_keys = source_number
-            if target_last:
-                target_keys = target_number
-            if source_n is not None and source_n > 1:
-                outcome.duplicate_source_keys += 1
-                outcome.duplicate_source_rows += source_n
+            counts = differing = None
+            if source_n is not None:
+                differing_source_rows += source_n
+                if source_n > 1:
+                    outcome.duplicate_source_keys += 1
+                    outcome.duplicate_source_rows += source_n
             if target_n is not None and target_n > 1:
                 outcome.duplicate_target_keys += 1
                 outcome.duplicate_target_rows += target_n
-            counts = None
-            differing = None
             if target_n is None:
                 kind = "missing_in_target"
             elif source_n is None:
                 kind = "unexpected_in_target"
             elif source_n + target_n > 2:
                 kind, counts = "duplicate", (source_n, target_n)
-            elif any(differs):
+            else:
                 kind = "mismatched"
                 differing = [name for name, d in zip(columns, differs, strict=True) if d]
                 for name in differing:
                     outcome.column_mismatches[name] += 1
-            else:
-                continue  # the last key of a side, matched
             setattr(outcome, _TALLY[kind], getattr(outcome, _TALLY[kind]) + 1)
             raw = source_raw or target_raw
             differences.record(
@@ -834,16 +842,12 @@ def _compare(connection, query: _Query, differences: Differences) -> Outcome:
                 columns=differing,
                 counts=counts,
             )
-    # A duplicated key's extra rows are the only rows that are not a key of their own.
-    outcome.source_rows = (
-        source_keys + outcome.duplicate_source_rows - outcome.duplicate_source_keys
-    )
-    outcome.target_rows = (
-        target_keys + outcome.duplicate_target_rows - outcome.duplicate_target_keys
-    )
-    outcome.matched = (
-        source_keys - outcome.missing_in_target - outcome.duplicates - outcome.mismatched
-    )
+    outcome.matched = outcome.source_rows - differing_source_rows
+    if outcome.matched < 0:
+        raise ComparisonError(
+            "The source statement returned fewer rows when counted than when compared; "
+            "its rows must not change between two runs (random(), LIMIT without ORDER BY)."
+        )
     outcome.samples = differences.samples()
     return outcome
 
