@@ -10,10 +10,14 @@ figures kept.
 from __future__ import annotations
 
 import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from django import db
 from django.conf import settings
 from django.utils import timezone
 
@@ -186,12 +190,16 @@ def _side_window(job, side: str, bounds):
 def _compare_streamed(job, plan, bounds, report, progress) -> compare.Outcome:
     """Each side read the fastest way its reader allows (PostgreSQL through COPY, CSV files
     through polars, other sources in batches of rows) into the vectorised comparison, which
-    answers what compare.StreamedComparison answers."""
-    from apps.reconciliation import readers, vectorised
+    answers what compare.StreamedComparison answers. The two sides are read at once: the
+    target in a thread of its own, the source in this one, which reports the progress."""
+    from apps.reconciliation import vectorised
 
     comparison = vectorised.VectorisedComparison(plan)
-    read = 0
-    for side in compare.SIDES:
+    stop = threading.Event()
+
+    def read(side: str):
+        from apps.reconciliation import readers
+
         source = job.source if side == "source" else job.target
         dataset = job.source_dataset if side == "source" else job.target_dataset
         options = job.source_options if side == "source" else job.target_options
@@ -203,14 +211,45 @@ def _compare_streamed(job, plan, bounds, report, progress) -> compare.Outcome:
             window=_side_window(job, side, bounds),
         ) as rows:
             for _added in vectorised.read_side(comparison, side, rows, BATCH_ROWS):
-                read = comparison.outcome.source_rows + comparison.outcome.target_rows
-                progress(
-                    f"Reading the {side}: {read:,} rows",
-                    read,
-                    source_rows=comparison.outcome.source_rows,
-                    target_rows=comparison.outcome.target_rows,
-                )
-    progress(f"Comparing {read:,} rows", read, force=True)
+                if stop.is_set():
+                    return
+                yield
+
+    def read_target():
+        try:
+            for _step in read("target"):
+                pass
+        finally:
+            db.connections.close_all()  # this thread's, if a reader opened one
+
+    def report_progress(force=False):
+        outcome = comparison.outcome
+        read_rows = outcome.source_rows + outcome.target_rows
+        progress(
+            f"Reading: {outcome.source_rows:,} source and {outcome.target_rows:,} target rows",
+            read_rows,
+            force=force,
+            source_rows=outcome.source_rows,
+            target_rows=outcome.target_rows,
+        )
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pontis-recon-target") as pool:
+        target = pool.submit(read_target)
+        try:
+            for _step in read("source"):
+                report_progress()
+                if target.done() and target.exception() is not None:
+                    break  # the target failed: its error is the run's
+            while True:
+                try:
+                    target.result(timeout=HEARTBEAT_SECONDS)
+                    break
+                except FutureTimeout:
+                    report_progress()
+        finally:
+            stop.set()
+    read_rows = comparison.outcome.source_rows + comparison.outcome.target_rows
+    progress(f"Comparing {read_rows:,} rows", read_rows, force=True)
     return comparison.finish(report)
 
 

@@ -736,6 +736,9 @@ class VectorisedComparison:
         self._flushes = 0
         self._temp: tempfile.TemporaryDirectory | None = None
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pontis-recon")
+        # The two sides may be added from two threads at once (see read_sides): what they
+        # hold together is kept under this lock.
+        self._lock = threading.Lock()
 
     # -- reading ---------------------------------------------------------------------
 
@@ -1013,6 +1016,10 @@ class VectorisedComparison:
 
     def discard(self, side: str) -> None:
         """Forgets every row of a side read so far (to read it again another way)."""
+        with self._lock:
+            self._discard(side)
+
+    def _discard(self, side: str) -> None:
         self._held_bytes -= sum(_bytes(frame) for frame in self._held[side])
         self._held[side] = []
         self._parts[side] = [[] for _ in range(self.partitions)]
@@ -1034,6 +1041,10 @@ class VectorisedComparison:
     # at once, or else one partition at a time.
 
     def _keep(self, side: str, frame: pl.DataFrame) -> None:
+        with self._lock:
+            self._keep_locked(side, frame)
+
+    def _keep_locked(self, side: str, frame: pl.DataFrame) -> None:
         size = _bytes(frame)
         self._held_bytes += size
         if self._partitioned:

@@ -173,6 +173,23 @@ def test_bad_data_fails_the_run_with_a_clear_error(engineer, team_a, files_job):
     assert not run.report_file
 
 
+def test_bad_source_data_fails_the_run_while_the_target_is_read_alongside(
+    engineer, team_a, files_job
+):
+    import threading
+
+    files_job.source = services.save_data_source(
+        engineer,
+        file_source(team_a, "broken-source", "order_id,amount,booked_at,status\n1,x,y,z\n"),
+    )
+    services.save_job(engineer, files_job)
+    run = run_now(engineer, files_job)
+    assert run.status == JobStatus.FAILED
+    assert run.error == "source column amount: 'x' is not a number."
+    assert not run.report_file
+    assert not [t for t in threading.enumerate() if t.name.startswith("pontis-recon-target")]
+
+
 def test_a_missing_key_column_fails_the_run_naming_it(engineer, team_a, files_job):
     files_job.target = services.save_data_source(
         engineer, file_source(team_a, "nokey", "AMOUNT,BOOKED,STATUS\n1,x,y\n")
