@@ -173,6 +173,18 @@ def test_values_equal_in_the_database_as_in_compare(writer, reader, a, b, rule, 
         (Decimal("-2.5"), "-3", {"type": "number", "places": 0}, None, True),
         ("10.00", 10.05, {"type": "number", "tolerance": "0.05"}, None, True),
         ("10.00", None, {"type": "number", "tolerance": "0.05"}, None, False),
+        # integers on both sides compare as bigints, with or without a tolerance
+        (5, 5, {"type": "number"}, ("integer", "bigint"), True),
+        (5, 6, {"type": "integer"}, ("smallint", "bigint"), False),
+        (2**40, 2**40 + 1, {"type": "integer", "tolerance": "1"}, ("bigint", "bigint"), True),
+        (10, 12, {"type": "integer", "tolerance": "1.5"}, ("integer", "bigint"), False),
+        (None, 0, {"type": "integer"}, ("integer", "integer"), False),
+        (7, 7, {"type": "integer", "places": 0}, ("integer", "smallint"), True),
+        # texts of text types on both sides: as stored, normalised only where they differ
+        ("a \u00a0", "a", {}, ("varchar(5)", "text"), True),
+        ("a ", "a", {"keep_trailing_whitespace": True}, ("varchar(5)", "text"), False),
+        ("", None, {"empty_is_null": True}, ("text", "varchar"), True),
+        ("", None, {}, ("text", "varchar"), False),
         # text of typed values is Python's text of them
         (Decimal("100"), "100", {}, None, True),
         (1e20, "100000000000000000000", {}, None, True),
