@@ -406,12 +406,23 @@ def _datetimes(x: pl.Series) -> tuple[pl.Series, pl.Series]:
         values.scatter(index, pl.select(pl.coalesce(other, dates)).to_series())
     has_tail = (ok & (length > 19)).fill_null(False)
     if has_tail.any():
-        # The fraction, vectorised; the offset per distinct offset (few: "+00", "Z"…).
-        tails = pl.select(pl.when(has_tail).then(x.str.slice(19))).to_series()
-        fraction = (
-            tails.str.extract(r"^\.([0-9]{1,6})", 1).str.pad_end(6, "0").cast(pl.Int64).fill_null(0)
+        # The fraction, vectorised; the offset per distinct offset (few: "+00", "Z"…). A
+        # tail of the grammar is [.digits][offset], and an offset starts with Z, + or -.
+        tail = pl.col("tail")
+        start = tail.str.find("[Z+-]")
+        digits = pl.when(tail.str.starts_with(".")).then(
+            tail.str.slice(1, pl.coalesce(start, tail.str.len_bytes()) - 1)
         )
-        offsets = tails.str.extract(r"(Z|[+-][0-9]{2}(?::?[0-9]{2})?)$", 1)
+        fraction, offsets = (
+            pl.DataFrame({"tail": pl.select(pl.when(has_tail).then(x.str.slice(19))).to_series()})
+            .select(
+                (digits.cast(pl.Int64) * pl.lit(10, pl.Int64).pow(6 - digits.str.len_bytes()))
+                .fill_null(0)
+                .alias("fraction"),
+                tail.str.slice(start).alias("offset"),
+            )
+            .get_columns()
+        )
         distinct = offsets.drop_nulls().unique().to_list()
         shifts = {offset: _offset_micros(offset) for offset in distinct}
         shift = offsets.replace_strict(shifts, default=None, return_dtype=pl.Int64)

@@ -6,9 +6,12 @@ import io
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from apps.reconciliation import vectorised
 from apps.reconciliation.compare import (
     ColumnRule,
     ComparisonError,
@@ -696,3 +699,30 @@ def test_whole_and_fractional_number_keys_in_different_partitions():
     ]
     for options in ({}, SMALL, {"partitions": 8, "spill_bytes": 1}):
         assert_same(plan, source, target, **options)
+
+
+ISO_INSTANTS = st.builds(
+    lambda day, time, separator, fraction, offset: (
+        day.isoformat() + separator + time.strftime("%H:%M:%S") + fraction + offset
+    ),
+    st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31)),
+    st.times(),
+    st.sampled_from(["T", " "]),
+    st.one_of(
+        st.just(""),
+        st.integers(1, 6).flatmap(
+            lambda n: st.text("0123456789", min_size=n, max_size=n).map(lambda d: "." + d)
+        ),
+    ),
+    st.sampled_from(["", "Z", "+00", "-05", "+0530", "-0130", "+05:30", "-11:45", "+14:00"]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts=st.lists(ISO_INSTANTS, min_size=1, max_size=30))
+def test_iso_instants_read_as_python_reads_them(texts):
+    read = normaliser(ColumnRule.from_dict("at", {"type": "datetime"}))
+    values, need = vectorised._datetimes(pl.Series(texts, dtype=pl.String))
+    for text, value, needed in zip(texts, values.to_list(), need.to_list(), strict=True):
+        if not needed:
+            assert value.replace(tzinfo=UTC).isoformat(timespec="microseconds") == read(text), text
