@@ -17,7 +17,7 @@ would write it by hand, and reads its rows as the database finds them (binary CO
     FROM source_keys AS s FULL JOIN target_keys AS t ON s.j0 = t.j0 AND s.z0 = t.z0 AND …
     WHERE s.n IS NULL OR t.n IS NULL OR s.n + t.n > 2 OR <a column differs>
     UNION ALL
-    SELECT true, (SELECT count(*) FROM (<source SELECT>)), (SELECT count(*) FROM (<target …>)), …
+    SELECT true, (SELECT count(*) FROM (<source SELECT>) or source_rows), (… target …), …
 
 Each side is sorted once by key: the count per key and one row per key come out of that
 order, and the sides meet in a merge join. Each key part joins on two equalities (its value
@@ -28,9 +28,10 @@ may stand for it. A tolerance compares ``abs(s.v - t.v) <= tolerance``, NULL-saf
 column with a text rule on both sides is compared as stored first and normalised only where
 the texts differ (equal texts have equal normal forms, and the text rules refuse nothing).
 
-Only the differences come back, and one more row with each side's row count (each side's
-statement runs a second time for it, as a ``count(*)``: cheaper than counting every key in
-the comparison). The counts follow: every source row belongs to one key, and a key that is
+Only the differences come back, and one more row with each side's row count: a
+``count(*)`` of the side's statement run again when it reads a stored table (cheaper than
+counting every key in the comparison), else of its rows as the comparison reads them (kept
+once by PostgreSQL, so a view or a query never runs twice). The counts follow: every source row belongs to one key, and a key that is
 not a difference is matched with one row a side. The rows go through
 :class:`~apps.reconciliation.compare.Differences`, as the streamed strategy's do: the samples
 are the first ``sample_size`` keys of each kind in
@@ -195,6 +196,7 @@ def compare_in_database(
     *,
     report: TextIO | None = None,
     sample_size: int = SAMPLE_SIZE,
+    rescan: frozenset[str] | set[str] = frozenset(),
 ) -> Outcome:
     """Compares two SELECTs of one PostgreSQL database in the database, in one statement.
 
@@ -231,7 +233,7 @@ def compare_in_database(
                     "target": _column_kinds(connection, plan, "target", target_sql),
                 }
                 queries = {"source": source_sql, "target": target_sql}
-                query = _Query(plan, queries, kinds, icu=icu)
+                query = _Query(plan, queries, kinds, icu=icu, rescan=rescan)
                 differences = Differences(plan, report, sample_size=sample_size)
                 return _compare(connection, query, differences)
         except errors.DataError as exc:
@@ -551,9 +553,18 @@ def _boolean(kind: str, column, text, stripped) -> Normal:
 class _Query:
     """Builds the comparison and refusal statements of one comparison."""
 
-    def __init__(self, plan: Plan, queries: dict[str, str], kinds: dict[str, list[str]], *, icu):
+    def __init__(
+        self,
+        plan: Plan,
+        queries: dict[str, str],
+        kinds: dict[str, list[str]],
+        *,
+        icu,
+        rescan=frozenset(),
+    ):
         self.plan = plan
         self.queries = queries
+        self.rescan = rescan
         self.key_count = len(plan.keys)
         self.width = len(plan.keys) + len(plan.columns)
         rules = [plan.rules[source] for source, _ in plan.keys + plan.columns]
@@ -696,17 +707,9 @@ class _Query:
             self._raw("t", "target"),
         ]
         condition = [sql.SQL("s.n IS NULL OR t.n IS NULL OR s.n + t.n > 2"), *differs]
-        # The row counts run each side's statement once more, on its own: counted from the
-        # comparison's rows they would need a window over every key, which costs more
-        # than a count(*) of a table.
         totals = [
             sql.SQL("true"),
-            *(
-                sql.SQL("(SELECT count(*) FROM (\n{}\n) AS side)").format(
-                    sql.SQL(_statement(self.queries[side]))
-                )
-                for side in SIDES
-            ),
+            *(self._row_count(side) for side in SIDES),
             *[sql.NULL] * (self.key_count + len(differs) + 2),
         ]
         return sql.SQL(
@@ -724,6 +727,16 @@ class _Query:
             condition=sql.SQL(" OR ").join(condition),
             totals=sql.SQL(", ").join(totals),
         )
+
+    def _row_count(self, side: str) -> sql.Composable:
+        # Counting the comparison's own rows would need a window over every key, which
+        # costs more than a count(*) of a stored table read again. A view or a query is
+        # counted from its rows kept once (a CTE read twice is materialised).
+        if side in self.rescan:
+            return sql.SQL("(SELECT count(*) FROM (\n{}\n) AS side)").format(
+                sql.SQL(_statement(self.queries[side]))
+            )
+        return sql.SQL("(SELECT count(*) FROM {}_rows)").format(sql.SQL(side))
 
     def row_types(self) -> list[str]:
         """The types of the comparison's columns, for reading it through binary COPY."""

@@ -150,7 +150,7 @@ def run_job(run: ReconciliationRun) -> str | None:
         with open(partial_path, "w", newline="", encoding="utf-8") as report:
             if strategy == Strategy.IN_DATABASE:
                 progress("Comparing in the database", 0, force=True)
-                outcome = _compare_in_database(job, plan, bounds, report)
+                outcome = _compare_in_database(job, plan, bounds, report, progress)
             else:
                 outcome = _compare_streamed(job, plan, bounds, report, progress)
     except (compare.ComparisonError, readers.ReadError) as exc:
@@ -253,9 +253,10 @@ def _compare_streamed(job, plan, bounds, report, progress) -> compare.Outcome:
     return comparison.finish(report)
 
 
-def _compare_in_database(job, plan, bounds, report) -> compare.Outcome:
+def _compare_in_database(job, plan, bounds, report, progress) -> compare.Outcome:
     """Both sides are SELECTs on one PostgreSQL database: each reader checks its dataset and
-    columns and builds its SELECT; the source's read-only connection runs the comparison."""
+    columns and builds its SELECT; the source's read-only connection runs the comparison,
+    one statement however long, while a thread of its own keeps the run's heartbeat."""
     from apps.reconciliation import in_database, readers
 
     sides = {}
@@ -267,7 +268,63 @@ def _compare_in_database(job, plan, bounds, report) -> compare.Outcome:
             plan.side_columns(side),
             window=_side_window(job, side, bounds),
         )
-    with sides["source"] as source, sides["target"] as target:
-        return in_database.compare_in_database(
-            source.conn, plan, source.select_sql, target.select_sql, report=report
-        )
+    with (
+        sides["source"] as source,
+        sides["target"] as target,
+        _HeartbeatWhile(progress, "Comparing in the database", source.conn) as beat,
+    ):
+        try:
+            return in_database.compare_in_database(
+                source.conn,
+                plan,
+                source.select_sql,
+                target.select_sql,
+                report=report,
+                rescan={
+                    side
+                    for side, reader in (("source", source), ("target", target))
+                    if reader.reads_stored_table()
+                },
+            )
+        except compare.ComparisonError:
+            beat.raise_if_stopped()  # the statement was cancelled for the run's sake
+            raise
+
+
+class _HeartbeatWhile:
+    """Heartbeats a run every HEARTBEAT_SECONDS from a thread of its own while the worker's
+    thread waits on one long statement; when the run is cancelled (or taken from this
+    worker), cancels the statement on ``connection``, and the worker raises JobCancelled."""
+
+    def __init__(self, progress: _Progress, note: str, connection):
+        self.progress = progress
+        self.note = note
+        self.connection = connection
+        self.stop = threading.Event()
+        self.stopped: jobs.JobCancelled | None = None
+        self.thread = threading.Thread(target=self._beat, name="pontis-recon-heartbeat")
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop.set()
+        self.thread.join()
+        self.raise_if_stopped()
+
+    def raise_if_stopped(self) -> None:
+        if self.stopped is not None:
+            raise self.stopped
+
+    def _beat(self) -> None:
+        try:
+            while not self.stop.wait(HEARTBEAT_SECONDS):
+                try:
+                    self.progress(self.note, 0, force=True)
+                except jobs.JobCancelled as exc:
+                    self.stopped = exc
+                    self.connection.cancel_safe()
+                    return
+        finally:
+            db.connections.close_all()  # this thread's own

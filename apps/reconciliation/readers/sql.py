@@ -459,6 +459,17 @@ class PostgresReader(SqlReader):
             raise ReadError(_pg_message(exc, statement_timeout())) from None
         return f"Connected to PostgreSQL {version.split()[0]} as {user} on {database}"
 
+    def reads_stored_table(self) -> bool:
+        """Whether the dataset is a table whose rows are stored (a table, a partitioned
+        table or a materialised view): reading it again is a scan, not a view's or a
+        query's work."""
+        if self.relation.startswith("("):
+            return False
+        _names, rows = self._execute(
+            f"SELECT relkind FROM pg_class WHERE oid = to_regclass('{self.relation.replace(chr(39), chr(39) * 2)}')"  # noqa: S608 - quoted names
+        )
+        return bool(rows) and rows[0][0] in ("r", "p", "m")
+
     def _execute(self, sql: str) -> tuple[list[str], list[tuple]]:
         import psycopg
 
