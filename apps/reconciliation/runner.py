@@ -249,8 +249,10 @@ def _compare_streamed(job, plan, bounds, report, progress) -> compare.Outcome:
         finally:
             stop.set()
     read_rows = comparison.outcome.source_rows + comparison.outcome.target_rows
-    progress(f"Comparing {read_rows:,} rows", read_rows, force=True)
-    return comparison.finish(report)
+    note = f"Comparing {read_rows:,} rows"
+    progress(note, read_rows, force=True)
+    with _HeartbeatWhile(progress, note):
+        return comparison.finish(report)
 
 
 def _compare_in_database(job, plan, bounds, report, progress) -> compare.Outcome:
@@ -293,10 +295,12 @@ def _compare_in_database(job, plan, bounds, report, progress) -> compare.Outcome
 
 class _HeartbeatWhile:
     """Heartbeats a run every HEARTBEAT_SECONDS from a thread of its own while the worker's
-    thread waits on one long statement; when the run is cancelled (or taken from this
-    worker), cancels the statement on ``connection``, and the worker raises JobCancelled."""
+    thread is busy with one long step (a statement, the comparison of what was read). When
+    the run is cancelled (or taken from this worker) it cancels the statement on
+    ``connection``, if one is given, and the worker raises JobCancelled at the end of the
+    step."""
 
-    def __init__(self, progress: _Progress, note: str, connection):
+    def __init__(self, progress: _Progress, note: str, connection=None):
         self.progress = progress
         self.note = note
         self.connection = connection
@@ -324,7 +328,8 @@ class _HeartbeatWhile:
                     self.progress(self.note, 0, force=True)
                 except jobs.JobCancelled as exc:
                     self.stopped = exc
-                    self.connection.cancel_safe()
+                    if self.connection is not None:
+                        self.connection.cancel_safe()
                     return
         finally:
             db.connections.close_all()  # this thread's own

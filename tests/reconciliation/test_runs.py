@@ -190,6 +190,29 @@ def test_bad_source_data_fails_the_run_while_the_target_is_read_alongside(
     assert not [t for t in threading.enumerate() if t.name.startswith("pontis-recon-target")]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_comparing_what_was_read_keeps_the_heartbeat(engineer, files_job, monkeypatch):
+    import time
+
+    from apps.reconciliation import runner, vectorised
+
+    monkeypatch.setattr(runner, "HEARTBEAT_SECONDS", 0.1)
+    seen = {}
+    finish = vectorised.VectorisedComparison.finish
+
+    def slow_finish(self, report=None):
+        before = ReconciliationRun.objects.get(job=files_job).heartbeat_at
+        time.sleep(0.6)
+        after = ReconciliationRun.objects.get(job=files_job)
+        seen.update(before=before, after=after.heartbeat_at, note=after.progress_note)
+        return finish(self, report)
+
+    monkeypatch.setattr(vectorised.VectorisedComparison, "finish", slow_finish)
+    run_now(engineer, files_job)
+    assert seen["after"] > seen["before"]  # beaten from the heartbeat's thread meanwhile
+    assert seen["note"] == "Comparing 11 rows"
+
+
 def test_a_missing_key_column_fails_the_run_naming_it(engineer, team_a, files_job):
     files_job.target = services.save_data_source(
         engineer, file_source(team_a, "nokey", "AMOUNT,BOOKED,STATUS\n1,x,y\n")
