@@ -10,7 +10,6 @@ import decimal
 import io
 import re
 import sys
-import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -39,7 +38,7 @@ from apps.reconciliation.in_database import (
     compare_in_database,
     normal_sql,
 )
-from tests.reconciliation import reference, test_compare
+from tests.reconciliation import postgres, reference, test_compare
 from tests.reconciliation.strategies import PLAN, datasets
 
 SERVER = "host=127.0.0.1 port=5432 user=postgres connect_timeout=10"
@@ -47,16 +46,8 @@ SERVER = "host=127.0.0.1 port=5432 user=postgres connect_timeout=10"
 
 @pytest.fixture(scope="session")
 def scratch_database():
-    name = f"pontis_recon_sql_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(f"{SERVER} dbname=postgres", autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
+    with postgres.scratch_database("pontis_recon_sql") as name:
         yield name
-    finally:
-        with psycopg.connect(f"{SERVER} dbname=postgres", autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ import pytest
 
 from apps.reconciliation.models import DataSource
 from apps.reconciliation.readers import ReadError, Window, open_dataset, test_connection
+from tests.reconciliation import postgres
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": "test"}
@@ -60,16 +61,8 @@ def read_all(source, dataset, columns, *, options=None, window=None, size=10_000
 
 @pytest.fixture(scope="module")
 def pg_database():
-    name = f"pontis_recon_readers_{secrets.token_hex(4)}"
-    admin = psycopg.connect(**PG, dbname="postgres", autocommit=True)
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        with psycopg.connect(**PG, dbname=name, autocommit=True) as conn:
-            conn.execute(PG_SCHEMA)
+    with postgres.scratch_database("pontis_recon_readers", PG_SCHEMA) as name:
         yield name
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def pg_count(database, table="sales.orders"):

@@ -2,7 +2,6 @@
 counts, samples and report of a run, and a long statement that keeps the run's heartbeat and
 stops when the run is cancelled."""
 
-import secrets
 import threading
 import time
 
@@ -15,33 +14,26 @@ from apps.core import jobs
 from apps.core.models import JobStatus
 from apps.reconciliation import runner, services
 from apps.reconciliation.models import DataSource, ReconciliationJob, ReconciliationRun, SourceKind
+from tests.reconciliation import postgres
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SERVER = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+SCHEMA = """
+CREATE TABLE orders (id integer, amount numeric(12, 2), name text);
+INSERT INTO orders SELECT g, g * 1.5, 'name ' || g FROM generate_series(1, 40) g;
+CREATE TABLE orders_copy AS SELECT * FROM orders;
+UPDATE orders_copy SET amount = 0 WHERE id = 3;
+DELETE FROM orders_copy WHERE id = 4;
+INSERT INTO orders_copy VALUES (99, 1, 'extra'), (5, 7.5, 'name 5');
+CREATE VIEW orders_view AS SELECT * FROM orders;
+CREATE MATERIALIZED VIEW orders_kept AS SELECT * FROM orders;
+"""
 
 
 @pytest.fixture(scope="module")
 def database():
-    name = f"pontis_recon_runs_{secrets.token_hex(4)}"
-    admin = psycopg.connect(**SERVER, dbname="postgres", autocommit=True)
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        with psycopg.connect(**SERVER, dbname=name, autocommit=True) as conn:
-            conn.execute(
-                "CREATE TABLE orders (id integer, amount numeric(12, 2), name text);"
-                "INSERT INTO orders SELECT g, g * 1.5, 'name ' || g FROM generate_series(1, 40) g;"
-                "CREATE TABLE orders_copy AS SELECT * FROM orders;"
-                "UPDATE orders_copy SET amount = 0 WHERE id = 3;"
-                "DELETE FROM orders_copy WHERE id = 4;"
-                "INSERT INTO orders_copy VALUES (99, 1, 'extra'), (5, 7.5, 'name 5');"
-                "CREATE VIEW orders_view AS SELECT * FROM orders;"
-                "CREATE MATERIALIZED VIEW orders_kept AS SELECT * FROM orders;"
-            )
+    with postgres.scratch_database("pontis_recon_runs", SCHEMA) as name:
         yield name
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def pg_job(engineer, team, interface, database, source_dataset="orders"):
@@ -129,7 +121,7 @@ def test_a_long_comparison_keeps_its_heartbeat_and_stops_when_cancelled(
     run.refresh_from_db()
     assert run.status == JobStatus.CANCELLED
     assert not run.report_file
-    with psycopg.connect(**SERVER, dbname=database) as conn:
+    with psycopg.connect(**postgres.SERVER, dbname=database) as conn:
         running = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(0.25)%' "
             "AND state = 'active' AND pid <> pg_backend_pid()"

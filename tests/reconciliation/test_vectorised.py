@@ -22,7 +22,7 @@ from apps.reconciliation.compare import (
     values_equal,
 )
 from apps.reconciliation.vectorised import CsvFallback, VectorisedComparison
-from tests.reconciliation import reference
+from tests.reconciliation import postgres, reference
 from tests.reconciliation.strategies import PLAN, datasets
 from tests.reconciliation.test_compare import test_values_equal_after_normalisation as table
 
@@ -531,20 +531,8 @@ name'), (NULL, NULL, NULL);
 
 @pytest.fixture(scope="module")
 def pg_items():
-    import secrets
-
-    import psycopg
-
-    name = f"pontis_recon_vectorised_{secrets.token_hex(4)}"
-    admin = psycopg.connect(**PG, dbname="postgres", autocommit=True)
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        with psycopg.connect(**PG, dbname=name, autocommit=True) as conn:
-            conn.execute(PG_TABLE)
+    with postgres.scratch_database("pontis_recon_vectorised", PG_TABLE) as name:
         yield name
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def pg_source(database):
