@@ -158,7 +158,7 @@ def canonical_number(number: Decimal) -> str:
     return format(number.normalize(EXACT), "f")
 
 
-def _text(value: Any) -> str:
+def text_of(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -168,19 +168,19 @@ def _text(value: Any) -> str:
     if isinstance(value, float):
         return canonical_number(Decimal(repr(value)))
     if isinstance(value, datetime):
-        return _instant(value).isoformat()
+        return utc_instant(value).isoformat()
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).decode("utf-8", "replace")
     return str(value)
 
 
-def _instant(value: datetime) -> datetime:
+def utc_instant(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
 
 
-class _Refused(Exception):
+class Refused(Exception):
     def __init__(self, message: str):
         self.message = message
 
@@ -189,7 +189,7 @@ def _number(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         number = value
     elif isinstance(value, bool):
-        raise _Refused("is not a number")
+        raise Refused("is not a number")
     elif isinstance(value, int):
         number = Decimal(value)
     elif isinstance(value, float):
@@ -198,47 +198,47 @@ def _number(value: Any) -> Decimal:
         try:
             number = Decimal(str(value).strip())
         except InvalidOperation:
-            raise _Refused("is not a number") from None
+            raise Refused("is not a number") from None
     if not number.is_finite():
-        raise _Refused("is not a finite number")
+        raise Refused("is not a finite number")
     return number
 
 
 def _date(value: Any) -> date:
     if isinstance(value, datetime):
-        return _instant(value).date()
+        return utc_instant(value).date()
     if isinstance(value, date):
         return value
     text = str(value).strip()
     try:
         if len(text) == 10:
             return date.fromisoformat(text)
-        return _instant(datetime.fromisoformat(text)).date()
+        return utc_instant(datetime.fromisoformat(text)).date()
     except (ValueError, OverflowError):
-        raise _Refused("is not an ISO date") from None
+        raise Refused("is not an ISO date") from None
 
 
 def _datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
-        return _instant(value)
+        return utc_instant(value)
     if isinstance(value, date):
         return datetime.combine(value, time(), tzinfo=UTC)
     text = str(value).strip()
     try:
-        return _instant(datetime.fromisoformat(text))
+        return utc_instant(datetime.fromisoformat(text))
     except (ValueError, OverflowError):
-        raise _Refused("is not an ISO date-time") from None
+        raise Refused("is not an ISO date-time") from None
 
 
 def _boolean(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    text = _text(value).strip().lower()
+    text = text_of(value).strip().lower()
     if text in _TRUE:
         return "true"
     if text in _FALSE:
         return "false"
-    raise _Refused("is not true or false")
+    raise Refused("is not true or false")
 
 
 Normaliser = Callable[[Any], Any]
@@ -246,7 +246,7 @@ Normaliser = Callable[[Any], Any]
 
 def normaliser(rule: ColumnRule) -> Normaliser:
     """A function from a raw value to its normal form: ``None``, text, or (for numbers
-    with a tolerance) a Decimal. Raises _Refused for a value of the wrong type."""
+    with a tolerance) a Decimal. Raises Refused for a value of the wrong type."""
 
     def whitespace(text: str) -> str:
         if rule.trim:
@@ -263,7 +263,7 @@ def normaliser(rule: ColumnRule) -> Normaliser:
         def normalise(value):
             if value is None:
                 return None
-            text = whitespace(_text(value))
+            text = whitespace(text_of(value))
             if empty_is_null and not text:
                 return None
             return text.lower() if lower else text
@@ -294,9 +294,7 @@ def normaliser(rule: ColumnRule) -> Normaliser:
                 try:
                     result = result.quantize(quantum, rounding=ROUND_HALF_UP, context=EXACT)
                 except InvalidOperation:
-                    raise _Refused(
-                        f"has too many digits to round to {rule.places} places"
-                    ) from None
+                    raise Refused(f"has too many digits to round to {rule.places} places") from None
             return result if keep_number else canonical_number(result)
 
         return reader(number)
@@ -585,7 +583,7 @@ class StreamedComparison:
                 values = tuple(
                     normalise(value) for normalise, value in zip(normalisers, raw, strict=True)
                 )
-            except _Refused:
+            except Refused:
                 self._refuse(side, names, raw)
             except ValueError:
                 raise ComparisonError(
@@ -607,7 +605,7 @@ class StreamedComparison:
         for normalise, name, value in zip(self.normalisers, names, raw, strict=False):
             try:
                 normalise(value)
-            except _Refused as exc:
+            except Refused as exc:
                 shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
                 raise ComparisonError(f"{side} column {name}: {shown} {exc.message}.") from None
 
@@ -729,7 +727,7 @@ class StreamedComparison:
         differences.record(
             kind,
             key,
-            [_shown(part) for part in (source_raw or target_raw)[: self.key_count]],
+            [shown_value(part) for part in (source_raw or target_raw)[: self.key_count]],
             self._row_dict("source", source_raw),
             self._row_dict("target", target_raw),
             columns=columns,
@@ -740,12 +738,12 @@ class StreamedComparison:
         if raw is None:
             return None
         return {
-            name: _shown(value)
+            name: shown_value(value)
             for name, value in zip(self.plan.side_columns(side), raw, strict=True)
         }
 
 
-def _shown(value: Any) -> Any:
+def shown_value(value: Any) -> Any:
     """A raw value as JSON can hold it, for samples and the report."""
     if value is None or isinstance(value, bool | int | str):
         return value
@@ -755,4 +753,4 @@ def _shown(value: Any) -> Any:
         )
     if isinstance(value, datetime | date):
         return value.isoformat()
-    return _text(value)
+    return text_of(value)

@@ -351,7 +351,7 @@ def _iso_text(timestamp: sql.Composable) -> sql.Composable:
 
 
 def python_text(kind: str, column: sql.Composable) -> sql.Composable:
-    """The SQL for compare._text of the value psycopg gives for a column of this kind."""
+    """The SQL for compare.text_of the value psycopg gives for a column of this kind."""
     # Text in "C": bytewise comparisons, whatever the column's collation (a nondeterministic
     # one would make 'a' = 'A' and refuse regular expressions).
     if kind == "bpchar":  # with the padding psycopg returns (::text drops it)

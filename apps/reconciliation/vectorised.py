@@ -19,7 +19,7 @@ everything else through the reader's batches of tuples.
 Normalising
 -----------
 Every value is first turned into the text :func:`compare.normaliser` would effectively read
-(``str(Decimal)`` for a number column, ``_text(value)`` for a text column, the instant in
+(``str(Decimal)`` for a number column, ``text_of(value)`` for a text column, the instant in
 ISO form for a date-time; CSV and COPY cells are that text already), then normalised by polars
 expressions into one column per plan column: ``String`` (text), ``Decimal(38, 12)`` (numbers,
 with a text column beside it for the rare value that does not fit), ``Date``, ``Datetime``
@@ -44,7 +44,7 @@ unspecified).
 Values shown
 ------------
 Samples and the report show the raw values as the streamed strategy shows what the row
-readers give (``_shown``): for COPY, PostgreSQL's text is turned into what psycopg would have
+readers give (``shown_value``): for COPY, PostgreSQL's text is turned into what psycopg would have
 given (``10.50`` as ``'10.5'``, ``t`` as ``True``, an integer as a number).
 """
 
@@ -75,14 +75,14 @@ from apps.reconciliation.compare import (
     ComparisonError,
     Outcome,
     Plan,
+    Refused,
     ReportWriter,
-    _instant,
-    _Refused,
-    _shown,
-    _text,
     canonical_number,
     key_order,
     normaliser,
+    shown_value,
+    text_of,
+    utc_instant,
     values_equal,
 )
 
@@ -116,7 +116,7 @@ _FORMULA = r"^[=+\-@\t\r\x00]"  # a cell starting with one of FORMULA_PREFIXES
 _BOOLEANS = {"true": True, "t": True, "yes": True, "y": True, "1": True}
 _BOOLEANS |= {"false": False, "f": False, "no": False, "n": False, "0": False}
 
-# How a raw value is shown (compare._shown): the text of it, and what to make of the text.
+# How a raw value is shown (compare.shown_value): the text of it, and what to make of the text.
 STR, INT, BOOL, FLOAT, NUMERIC, TIMESTAMP = range(6)
 
 # PostgreSQL types read through COPY: what psycopg would give for each, as a "kind".
@@ -286,7 +286,7 @@ class _Column:
         for row, value in zip(index.to_list(), x.gather(index).to_list(), strict=True):
             try:
                 results.append(self.python(value))
-            except _Refused as exc:
+            except Refused as exc:
                 return parts, (row, exc.message, value)
         for part, patch in zip(parts, self.from_python(results), strict=True):
             part.scatter(index, patch)
@@ -299,7 +299,7 @@ class _Column:
         for row, value in enumerate(values):
             try:
                 results.append(self.python(value))
-            except _Refused as exc:
+            except Refused as exc:
                 return [], (row, exc.message, value)
         return self.from_python(results), None
 
@@ -459,13 +459,13 @@ def _input_function(rule: ColumnRule) -> Callable[[Any], str]:
 
         def moment(value):
             if isinstance(value, datetime):
-                return _instant(value).isoformat()
+                return utc_instant(value).isoformat()
             if isinstance(value, date):
                 return value.isoformat()
             return str(value)
 
         return moment
-    return _text
+    return text_of
 
 
 _SAFE_TYPES = frozenset({str, int, float, Decimal, bool, date, datetime, type(None)})
@@ -563,7 +563,7 @@ def _check_plain(chunk: bytes, width: int) -> None:
 
 
 def _display(text: str | None, tag: int) -> Any:
-    """The raw value as compare._shown gives it, from its stored text and tag."""
+    """The raw value as compare.shown_value gives it, from its stored text and tag."""
     if text is None:
         return None
     if tag == STR:
@@ -576,7 +576,7 @@ def _display(text: str | None, tag: int) -> Any:
         number = float(text)
         return number if math.isfinite(number) else str(number)
     if tag == NUMERIC:
-        return _text(Decimal(text))
+        return text_of(Decimal(text))
     return datetime.fromisoformat(text).isoformat()  # TIMESTAMP (PostgreSQL's text)
 
 
@@ -673,7 +673,7 @@ def _shown_column(values: list) -> tuple[pl.Series, int | pl.Series]:
         return pl.Series([None if v is None else str(v) for v in values], dtype=pl.String), INT
     texts, tags = [], []
     for value in values:
-        shown = _shown(value)
+        shown = shown_value(value)
         if shown is None or isinstance(shown, str):
             texts.append(shown)
             tags.append(STR)
@@ -1019,7 +1019,7 @@ class VectorisedComparison:
         for position, (column, shown) in enumerate(zip(self.columns, raw_row(row), strict=True)):
             try:
                 column.python(shown)
-            except _Refused as exc:
+            except Refused as exc:
                 index, value, message = position, shown, exc.message
                 break
         text = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
@@ -1497,7 +1497,7 @@ def _pg_input(column: _Column, x: pl.Series, kind: str) -> tuple[pl.Series | lis
         return texts, BOOL
     if kind == "numeric":
         if rule_type in ("text", "boolean"):
-            return _python_texts(x, lambda text: _text(Decimal(text))), NUMERIC
+            return _python_texts(x, lambda text: text_of(Decimal(text))), NUMERIC
         return x, NUMERIC
     if kind == "float":
         convert = column.text_input
@@ -1521,7 +1521,7 @@ def _pg_input(column: _Column, x: pl.Series, kind: str) -> tuple[pl.Series | lis
         )
     if kind == "date":
         return x, STR
-    return _python_texts(x, lambda text: _text(datetime.fromisoformat(text))), TIMESTAMP
+    return _python_texts(x, lambda text: text_of(datetime.fromisoformat(text))), TIMESTAMP
 
 
 def _python_texts(x: pl.Series, convert: Callable[[str], str]) -> pl.Series:
@@ -1566,7 +1566,7 @@ def postgres_kinds(reader: Any) -> list[str] | None:
     import psycopg
 
     from apps.reconciliation.readers import ReadError
-    from apps.reconciliation.readers.sql import _pg_message  # one wording of PostgreSQL errors
+    from apps.reconciliation.readers.sql import pg_message  # one wording of PostgreSQL errors
 
     if reader.conn.info.encoding not in ("utf-8", "utf8"):
         return None
@@ -1575,7 +1575,7 @@ def postgres_kinds(reader: Any) -> list[str] | None:
             cursor.execute(f"SELECT * FROM ({reader.select_sql}) AS q LIMIT 0", binary=True)  # noqa: S608 - the reader's checked SELECT
             oids = [column.type_code for column in cursor.description]
     except psycopg.Error as exc:
-        raise ReadError(_pg_message(exc, reader.timeout)) from None
+        raise ReadError(pg_message(exc, reader.timeout)) from None
     kinds = [PG_KINDS.get(oid) or ("text" if oid >= FIRST_USER_OID else None) for oid in oids]
     return None if None in kinds else kinds
 
@@ -1588,7 +1588,7 @@ def _read_postgres(
     import psycopg
 
     from apps.reconciliation.readers import ReadError
-    from apps.reconciliation.readers.sql import _pg_message
+    from apps.reconciliation.readers.sql import pg_message
 
     statement = f"COPY ({reader.select_sql}) TO STDOUT (FORMAT csv, HEADER)"
     chunks: queue.Queue = queue.Queue(maxsize=1)
@@ -1635,7 +1635,7 @@ def _read_postgres(
             if item is done:
                 return
             if isinstance(item, psycopg.Error):
-                raise ReadError(_pg_message(item, reader.timeout))
+                raise ReadError(pg_message(item, reader.timeout))
             if isinstance(item, BaseException):
                 raise item
             added = comparison.add_csv(side, item, header=first, kinds=kinds)
@@ -1651,7 +1651,7 @@ def file_layout(reader: Any) -> tuple[int, str, list[int], int] | None:
     delimiter, the positions of the columns, the header's width); None otherwise (XLSX, a
     window, a quoted header, a header that is not UTF-8)."""
     from apps.reconciliation.readers.base import resolve_columns
-    from apps.reconciliation.readers.files import MAX_LINE_CHARS, _sniff_delimiter
+    from apps.reconciliation.readers.files import MAX_LINE_CHARS, sniff_delimiter
 
     if reader.format != "csv" or reader.window is not None:
         return None
@@ -1672,7 +1672,7 @@ def file_layout(reader: Any) -> tuple[int, str, list[int], int] | None:
         offset = end + 1
     if '"' in line or "\r" in line.rstrip("\r\n"):
         return None
-    delimiter = reader.delimiter or _sniff_delimiter(line)
+    delimiter = reader.delimiter or sniff_delimiter(line)
     header = [cell.strip() for cell in next(csv.reader([line], delimiter=delimiter))]
     positions = resolve_columns(reader.columns, header, f"the header of {reader.name}")
     return end + 1, delimiter, positions, len(header)

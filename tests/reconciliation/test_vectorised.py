@@ -16,8 +16,8 @@ from apps.reconciliation.compare import (
     ColumnRule,
     ComparisonError,
     Plan,
+    Refused,
     StreamedComparison,
-    _Refused,
     normaliser,
     values_equal,
 )
@@ -209,7 +209,7 @@ def test_every_pair_of_texts_compares_as_python_compares_them(rule, values):
     for value in values:
         try:
             normalise(value)
-        except _Refused:
+        except Refused:
             messages = []
             for comparison_class in (StreamedComparison, VectorisedComparison):
                 with pytest.raises(ComparisonError) as info:

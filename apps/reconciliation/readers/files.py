@@ -173,7 +173,7 @@ class FileReader(Reader):
                     f"{self.name} holds NUL characters: UTF-16 without a byte-order mark? "
                     "Save it as UTF-8 CSV"
                 )
-            delimiter = self.delimiter or _sniff_delimiter(first)
+            delimiter = self.delimiter or sniff_delimiter(first)
             reader = csv.reader(itertools.chain([first], lines), delimiter=delimiter, strict=True)
             header = [name.strip() for name in next(reader)]
             yield header, f"the header of {self.name}"
@@ -269,7 +269,7 @@ def _bounded_lines(text: io.TextIOWrapper, name: str) -> Iterator[str]:
         yield line
 
 
-def _sniff_delimiter(line: str) -> str:
+def sniff_delimiter(line: str) -> str:
     """Comma, semicolon or tab: whichever the header line holds most outside quotes."""
     outside = "".join(part for index, part in enumerate(line.split('"')) if index % 2 == 0)
     counts = {delimiter: outside.count(delimiter) for delimiter in (",", ";", "\t")}

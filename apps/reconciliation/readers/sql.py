@@ -442,7 +442,7 @@ class PostgresReader(SqlReader):
                 cursor.execute("SET TimeZone = 'UTC'")  # the session's
         except psycopg.Error as exc:
             conn.close()
-            raise ReadError(_pg_message(exc, timeout)) from None
+            raise ReadError(pg_message(exc, timeout)) from None
         return conn
 
     @classmethod
@@ -456,7 +456,7 @@ class PostgresReader(SqlReader):
                 )
                 version, user, database = cursor.fetchone()
         except psycopg.Error as exc:
-            raise ReadError(_pg_message(exc, statement_timeout())) from None
+            raise ReadError(pg_message(exc, statement_timeout())) from None
         return f"Connected to PostgreSQL {version.split()[0]} as {user} on {database}"
 
     def reads_stored_table(self) -> bool:
@@ -480,7 +480,7 @@ class PostgresReader(SqlReader):
                 names = [column.name for column in cursor.description or []]
                 rows = cursor.fetchall() if cursor.description else []
         except psycopg.Error as exc:
-            raise ReadError(_pg_message(exc, self.timeout)) from None
+            raise ReadError(pg_message(exc, self.timeout)) from None
         return names, rows
 
     def stream(self, sql: str, size: int) -> Any:
@@ -491,7 +491,7 @@ class PostgresReader(SqlReader):
         try:
             cursor.execute(sql)
         except psycopg.Error as exc:
-            raise ReadError(_pg_message(exc, self.timeout)) from None
+            raise ReadError(pg_message(exc, self.timeout)) from None
         return cursor
 
     def _fetch(self, size: int) -> list[tuple]:
@@ -500,7 +500,7 @@ class PostgresReader(SqlReader):
         try:
             return self._cursor.fetchmany(size)
         except psycopg.Error as exc:
-            raise ReadError(_pg_message(exc, self.timeout)) from None
+            raise ReadError(pg_message(exc, self.timeout)) from None
 
     def window_condition(self, column: str, start, end) -> str:
         from psycopg import sql
@@ -524,7 +524,7 @@ def _pg_connect_message(dsn: Dsn, exc: Exception) -> str:
     return f"could not connect to {dsn.address}: {reason}"
 
 
-def _pg_message(exc: Exception, timeout: float) -> str:
+def pg_message(exc: Exception, timeout: float) -> str:
     sqlstate = getattr(exc, "sqlstate", None)
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag is not None else None
