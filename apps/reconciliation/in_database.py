@@ -635,7 +635,7 @@ class _Query:
                         normal.value, sql.Identifier(f"v{index - self.key_count}")
                     )
                 )
-            if index in self.lazy or not normal.shows_raw:
+            if self._carries_raw(index, normal):
                 fields.append(sql.SQL("{c} AS {c}").format(c=sql.Identifier(f"c{index}")))
         keys = sql.SQL(", ").join(self._join_columns())
         return sql.SQL(
@@ -665,12 +665,17 @@ class _Query:
             "ELSE abs({a} - {b}) <= {tolerance} END"
         ).format(a=a, b=b, tolerance=sql.Literal(tolerance))
 
+    def _carries_raw(self, index: int, normal: Normal) -> bool:
+        """Whether a column's raw value travels with its row: a lazily compared text is its
+        own raw value; otherwise only a normal form that does not show it needs it."""
+        return index in self.lazy or not normal.shows_raw
+
     def _raw(self, alias: str, side: str) -> sql.Composable:
         """The side's raw values as text, from the normal form where its text is the raw
         value's."""
         items = []
         for index, normal in enumerate(self.normals[side]):
-            if index in self.lazy or not normal.shows_raw:
+            if self._carries_raw(index, normal):
                 value = sql.Identifier(alias, f"c{index}")
             elif index < self.key_count:
                 value = sql.SQL("CASE WHEN NOT {z} THEN {j} END").format(
@@ -835,16 +840,19 @@ def _compare(connection, query: _Query, differences: Differences) -> Outcome:
                 outcome.duplicate_target_rows += target_n
             if target_n is None:
                 kind = "missing_in_target"
+                outcome.missing_in_target += 1
             elif source_n is None:
                 kind = "unexpected_in_target"
+                outcome.unexpected_in_target += 1
             elif source_n + target_n > 2:
                 kind, counts = "duplicate", (source_n, target_n)
+                outcome.duplicates += 1
             else:
                 kind = "mismatched"
+                outcome.mismatched += 1
                 differing = [name for name, d in zip(columns, differs, strict=True) if d]
                 for name in differing:
                     outcome.column_mismatches[name] += 1
-            setattr(outcome, _TALLY[kind], getattr(outcome, _TALLY[kind]) + 1)
             raw = source_raw or target_raw
             differences.record(
                 kind,
@@ -863,11 +871,3 @@ def _compare(connection, query: _Query, differences: Differences) -> Outcome:
         )
     outcome.samples = differences.samples()
     return outcome
-
-
-_TALLY = {
-    "missing_in_target": "missing_in_target",
-    "unexpected_in_target": "unexpected_in_target",
-    "duplicate": "duplicates",
-    "mismatched": "mismatched",
-}

@@ -187,6 +187,20 @@ def _side_window(job, side: str, bounds):
     return readers.Window(column=column, start=bounds[0], end=bounds[1])
 
 
+def _open_side(job, plan, side: str, bounds, options: dict):
+    """The reader of one side of the job (``with`` it to read), its columns in the plan's
+    order, within the job's window."""
+    from apps.reconciliation import readers
+
+    return readers.open_dataset(
+        getattr(job, side),
+        getattr(job, f"{side}_dataset"),
+        options,
+        plan.side_columns(side),
+        window=_side_window(job, side, bounds),
+    )
+
+
 def _compare_streamed(job, plan, bounds, report, progress) -> compare.Outcome:
     """Each side read the fastest way its reader allows (PostgreSQL through COPY, CSV files
     through polars, other sources in batches of rows) into the vectorised comparison, which
@@ -198,18 +212,7 @@ def _compare_streamed(job, plan, bounds, report, progress) -> compare.Outcome:
     stop = threading.Event()
 
     def read(side: str):
-        from apps.reconciliation import readers
-
-        source = job.source if side == "source" else job.target
-        dataset = job.source_dataset if side == "source" else job.target_dataset
-        options = job.source_options if side == "source" else job.target_options
-        with readers.open_dataset(
-            source,
-            dataset,
-            options or {},
-            plan.side_columns(side),
-            window=_side_window(job, side, bounds),
-        ) as rows:
+        with _open_side(job, plan, side, bounds, getattr(job, f"{side}_options") or {}) as rows:
             for _added in vectorised.read_side(comparison, side, rows, BATCH_ROWS):
                 if stop.is_set():
                     return
@@ -259,20 +262,11 @@ def _compare_in_database(job, plan, bounds, report, progress) -> compare.Outcome
     """Both sides are SELECTs on one PostgreSQL database: each reader checks its dataset and
     columns and builds its SELECT; the source's read-only connection runs the comparison,
     one statement however long, while a thread of its own keeps the run's heartbeat."""
-    from apps.reconciliation import in_database, readers
+    from apps.reconciliation import in_database
 
-    sides = {}
-    for side in compare.SIDES:
-        sides[side] = readers.open_dataset(
-            getattr(job, side),
-            getattr(job, f"{side}_dataset"),
-            {},
-            plan.side_columns(side),
-            window=_side_window(job, side, bounds),
-        )
     with (
-        sides["source"] as source,
-        sides["target"] as target,
+        _open_side(job, plan, "source", bounds, {}) as source,
+        _open_side(job, plan, "target", bounds, {}) as target,
         _HeartbeatWhile(progress, "Comparing in the database", source.conn) as beat,
     ):
         try:
