@@ -199,7 +199,7 @@ def test_two_csv_sources_a_job_and_a_run_with_the_figures(page, estate):
         started_at=timezone.now(),
         source_rows=120_000,
         target_rows=0,
-        progress_note="Reading the source: 120,000 rows",
+        progress_note="Reading: 120,000 source and 0 target rows",
     )
     page.goto(running.get_absolute_url())
     progress = page.locator("#run-progress")
